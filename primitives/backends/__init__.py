@@ -1,0 +1,1 @@
+"""Backends: `plain` (numpy) and `encrypted` (SEAL through TenSEAL), with identical op signatures."""

@@ -1,8 +1,9 @@
 """Public ops: check arguments, then dispatch to the plain or the encrypted backend per call.
 
 Every op treats axis 0 as the batch, like a Keras layer. When any operand is an
-:class:`EncryptedTensor` the encrypted backend runs (public material only); otherwise numpy
-does, exactly (int64 or Python ints) for integers. One model definition therefore runs both
+:class:`EncryptedTensor` the encrypted backend runs (public material only); when one is a
+TensorFlow or Keras tensor, ``keras.ops`` does (so heras layers train with autodiff);
+otherwise numpy does, exactly (int64 or Python ints) for integers. One model definition therefore runs both
 ways: the plain run is the oracle for the encrypted one.
 
 Example:
@@ -23,20 +24,28 @@ from .backends import encrypted, plain
 from .encrypted_tensor import EncryptedTensor
 from .errors import ShapeError
 
-_DEFAULT = object()
-
 
 def is_encrypted(x):
     """True when ``x`` is an :class:`EncryptedTensor`."""
     return isinstance(x, EncryptedTensor)
 
 
+def is_framework_tensor(x):
+    """True for TensorFlow tensors and variables and (symbolic) Keras tensors."""
+    return type(x).__module__.split(".")[0] in ("tensorflow", "keras", "tf_keras")
+
+
 def _backend(*operands):
-    return encrypted if any(is_encrypted(o) for o in operands) else plain
+    if any(is_encrypted(o) for o in operands):
+        return encrypted
+    if any(is_framework_tensor(o) for o in operands):
+        from .backends import tensorflow
+        return tensorflow
+    return plain
 
 
 def _array(x, name):
-    if is_encrypted(x):
+    if is_encrypted(x) or is_framework_tensor(x):
         return x
     array = np.asarray(x)
     if array.dtype == object or array.dtype.kind in "biuf":
@@ -49,6 +58,8 @@ def _features(x, name):
     """Per-sample feature shape of ``x`` (axis 0 is the batch)."""
     if is_encrypted(x):
         return x.shape
+    if is_framework_tensor(x):
+        return tuple(x.shape)[1:]
     if np.ndim(x) < 1:
         raise ShapeError(f"Expected `{name}` to have a batch axis (shape (batch, ...)). "
                          f"Received a scalar.")
@@ -147,7 +158,7 @@ def matmul(x, kernel, bias=None):
     if is_encrypted(kernel):
         raise TypeError("matmul needs a plain kernel (encrypted weights are not supported yet).")
     features = _features(x, "x")
-    if kernel.ndim != 2 or not features or features[-1] != kernel.shape[0]:
+    if len(kernel.shape) != 2 or not features or features[-1] != kernel.shape[0]:
         raise ShapeError(f"matmul: inputs with feature shape {features} need a kernel of shape "
                          f"({features[-1] if features else 'm'}, units). Received kernel shape {kernel.shape}.")
     bias = _bias(bias, kernel.shape[1])
@@ -164,7 +175,7 @@ def conv2d(x, kernel, bias=None, strides=1, padding="valid"):
     x = _array(x, "x")
     kernel = _array(kernel, "kernel")
     features = _features(x, "x")
-    if kernel.ndim != 4 or len(features) != 3 or kernel.shape[2] != features[2]:
+    if len(kernel.shape) != 4 or len(features) != 3 or kernel.shape[2] != features[2]:
         raise ShapeError(f"conv2d: inputs of feature shape (height, width, channels) = {features} "
                          f"need a kernel of shape (kh, kw, channels, filters). Received kernel shape {kernel.shape}.")
     bias = _bias(bias, kernel.shape[3])

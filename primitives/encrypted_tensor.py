@@ -73,6 +73,11 @@ class EncryptedTensor:
         return min(component.chain_index(ct) for ct in self.data.ravel())
 
     @property
+    def depth_left(self):
+        """BFV: ciphertext multiplications left of the depth the parameters were chosen for."""
+        return self.context.parameters.depth - self.depth_used if self.scheme == "bfv" else None
+
+    @property
     def noise_budget_estimate_bits(self):
         """BFV: estimated noise budget left (bits, min over CRT components); CKKS: None."""
         return self.estimated_budget_bits(self.noise_used_bits) if self.scheme == "bfv" else None

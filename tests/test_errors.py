@@ -146,3 +146,14 @@ def test_parameters_round_trip_and_reject_unknown_keys(bfv_context):
     with pytest.raises(P.ParameterError, match="Unknown parameter keys"):
         Parameters.from_dict({**params.to_dict(), "colour": "blue"})
     assert "BFV" in str(params) and "exact for |x| <=" in str(params)
+
+
+def test_raw_seal_errors_are_translated():
+    from primitives.backends.encrypted.seal_errors import translated
+
+    @translated
+    def scaled_op():
+        raise ValueError("scale out of bounds")
+
+    with pytest.raises(P.OverflowRiskError, match="select_parameters.*SEAL said: scale out of bounds"):
+        scaled_op()

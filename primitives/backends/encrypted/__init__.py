@@ -5,6 +5,7 @@ from ...encrypted_tensor import EncryptedTensor
 from .arithmetic import add, multiply, negate, polynomial, square, subtract
 from .codec import decrypt, encrypt
 from .linear import apply_linear_map
+from .seal_errors import translated
 
 __all__ = ["add", "subtract", "negate", "multiply", "square", "polynomial", "matmul", "conv2d", "sum_pool2d",
            "avg_pool2d", "reshape", "sum", "encrypt", "decrypt", "apply_linear_map"]
@@ -39,3 +40,9 @@ def reshape(x, shape):
 
 def sum(x, axes):  # noqa: A001 - mirrors numpy/keras naming
     return apply_linear_map(x, linear_maps.sum_map(x.shape, axes), "sum")
+
+
+# Raw SEAL exceptions never reach the user: every op translates them (see seal_errors.py).
+for _name in __all__:
+    globals()[_name] = translated(globals()[_name])
+del _name

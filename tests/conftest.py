@@ -2,14 +2,9 @@
 
 import numpy as np
 import pytest
-from tenseal import sealapi
 
 from primitives import Context, EncryptedTensor, Parameters
-
-
-def batching_primes(n, bit_sizes):
-    """Distinct primes t = 1 mod 2n of the given bit sizes (SEAL's own search)."""
-    return tuple(m.value() for m in sealapi.PlainModulus.Batching(n, list(bit_sizes)))
+from tests.helpers import batching_primes
 
 
 @pytest.fixture(scope="session")

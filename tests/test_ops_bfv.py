@@ -5,18 +5,11 @@ import pytest
 
 import primitives as P
 from primitives import decrypt, encrypt
+from tests.helpers import check_encrypted_op
 
 
 def check(context, via, op, encrypted_args, plain_args, **kwargs):
-    """Run ``op`` on encrypted inputs (via ``via``) and on plain ones; require equal results."""
-    encrypted = [via(encrypt(context, a)) if enc else a for a, enc in encrypted_args]
-    result = op(*encrypted, **kwargs)
-    expected = op(*plain_args, **kwargs)
-    assert isinstance(result, P.EncryptedTensor)
-    decrypted = decrypt(context, result)
-    assert decrypted.shape == np.shape(expected)
-    np.testing.assert_array_equal(decrypted, expected)
-    return result
+    return check_encrypted_op(context, via, op, encrypted_args, plain_args, **kwargs)
 
 
 @pytest.fixture

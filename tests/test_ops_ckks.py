@@ -6,18 +6,13 @@ import pytest
 
 import primitives as P
 from primitives import decrypt, encrypt
+from tests.helpers import check_encrypted_op
 
 ATOL = 1e-3
 
 
 def check(context, via, op, encrypted_args, plain_args, **kwargs):
-    encrypted = [via(encrypt(context, a)) if enc else a for a, enc in encrypted_args]
-    result = op(*encrypted, **kwargs)
-    expected = op(*plain_args, **kwargs)
-    decrypted = decrypt(context, result)
-    assert decrypted.shape == np.shape(expected)
-    np.testing.assert_allclose(decrypted, expected, atol=ATOL, rtol=0)
-    return result
+    return check_encrypted_op(context, via, op, encrypted_args, plain_args, atol=ATOL, **kwargs)
 
 
 @pytest.fixture

@@ -83,7 +83,7 @@ def _encrypt_column(context, component, column):
     else:
         scale = 2.0 ** context.parameters.scale_bits
         component.encoder.encode(column.tolist() + [0.0] * padding, scale, plain)
-    component.encryptor.encrypt(plain, out)
+    component.encrypt(plain, out)
     return out
 
 

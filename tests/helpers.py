@@ -1,5 +1,6 @@
 """Test helpers shared by several test files."""
 
+import tempfile
 import numpy as np
 from tenseal import sealapi
 
@@ -28,3 +29,13 @@ def check_encrypted_op(context, via, op, encrypted_args, plain_args, atol=None, 
     else:
         np.testing.assert_allclose(decrypted, expected, atol=atol, rtol=0)
     return result
+
+
+def secret_key_bytes(context):
+    """SEAL's serialisation of each CRT component's secret key."""
+    keys = []
+    for component in context.components:
+        with tempfile.NamedTemporaryFile() as handle:
+            component.tenseal.secret_key().data.save(handle.name)
+            keys.append(open(handle.name, "rb").read())
+    return keys

@@ -1,23 +1,13 @@
 """What reaches a server is public material only, and it cannot decrypt."""
 
 import os
-import tempfile
 
 import numpy as np
 import pytest
 
 import primitives as P
 from primitives import Context, EncryptedTensor, decrypt, encrypt
-
-
-def secret_key_bytes(context):
-    """SEAL's serialisation of each CRT component's secret key."""
-    keys = []
-    for component in context.components:
-        with tempfile.NamedTemporaryFile() as handle:
-            component.tenseal.secret_key().data.save(handle.name)
-            keys.append(open(handle.name, "rb").read())
-    return keys
+from tests.helpers import secret_key_bytes
 
 
 @pytest.mark.parametrize("name", ["bfv_context", "ckks_context"])

@@ -1,0 +1,87 @@
+"""The ``sealion`` command. Subcommands: ``params`` (choose encryption parameters and say why)."""
+
+import argparse
+import json
+import re
+import sys
+
+from .errors import SealionError
+
+
+def parse_integer(text):
+    """Parse an exact positive integer from "4096", "1e12", "2^40", "2**40" or "10_000".
+
+    Raises:
+        argparse.ArgumentTypeError: if ``text`` is not a whole number.
+    """
+    cleaned = text.strip().replace("_", "")
+    power = re.fullmatch(r"(\d+)\s*(?:\^|\*\*)\s*(\d+)", cleaned)
+    if power:
+        return int(power.group(1)) ** int(power.group(2))
+    scientific = re.fullmatch(r"(\d+)(?:\.(\d+))?[eE]\+?(\d+)", cleaned)
+    if scientific:
+        whole, fraction, exponent = scientific.group(1), scientific.group(2) or "", int(scientific.group(3))
+        if len(fraction.rstrip("0")) > exponent:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number")
+        return int((whole + fraction.ljust(exponent, "0"))[:len(whole) + exponent])
+    if re.fullmatch(r"\d+", cleaned):
+        return int(cleaned)
+    raise argparse.ArgumentTypeError(f"{text!r} is not a whole number (examples: 4096, 1e12, 2^40)")
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="sealion", description="Neural networks on encrypted data.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    params = commands.add_parser(
+        "params", help="choose encryption parameters and print why",
+        description="Select the smallest secure BFV or CKKS parameters for a computation, "
+                    "confirmed by a trial run, and print the reasons.")
+    params.add_argument("--scheme", choices=["bfv", "ckks"], required=True)
+    params.add_argument("--depth", type=int, required=True,
+                        help="BFV: ciphertext multiplications on the longest path; CKKS: rescaling "
+                             "multiplications")
+    params.add_argument("--security", type=int, default=128, choices=[128, 192, 256])
+    params.add_argument("--max-value", type=parse_integer, help="BFV: bound on |value| (e.g. 1e12, 2^40)")
+    params.add_argument("--linear-bits", type=float, help="BFV: log2 of the l1-norm of a layer's weights")
+    params.add_argument("--noise-margin-bits", type=float, help="BFV: noise budget to keep (bits)")
+    params.add_argument("--precision-bits", type=int, help="CKKS: fractional bits of precision")
+    params.add_argument("--integer-bits", type=int, help="CKKS: log2 of the largest |value|")
+    params.add_argument("--batch-size", type=int, help="samples per run (reports ciphertext groups)")
+    params.add_argument("--no-trial", action="store_true", help="skip the confirming trial run")
+    output = params.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true", help="print the parameters as JSON")
+    output.add_argument("--yaml", action="store_true", help="print the parameters as YAML")
+    params.set_defaults(run=run_params)
+    return parser
+
+
+def run_params(args):
+    from .selection import select_parameters
+    options = {"max_value": args.max_value, "linear_bits": args.linear_bits,
+               "noise_margin_bits": args.noise_margin_bits, "precision_bits": args.precision_bits,
+               "integer_bits": args.integer_bits, "batch_size": args.batch_size}
+    chosen = select_parameters(args.scheme, security=args.security, depth=args.depth,
+                               trial=not args.no_trial,
+                               **{key: value for key, value in options.items() if value is not None})
+    if args.json:
+        print(json.dumps(chosen.to_dict(), indent=2))
+    elif args.yaml:
+        print(chosen.to_yaml(), end="")
+    else:
+        print(chosen)
+    return 0
+
+
+def main(argv=None):
+    """Entry point of the ``sealion`` console command; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args)
+    except SealionError as error:
+        print(f"sealion {args.command}: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

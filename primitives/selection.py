@@ -1,0 +1,317 @@
+"""Automatic parameter selection: the smallest secure ring (then the fewest CRT primes) that
+holds a computation, predicted by the noise model and confirmed by a trial run.
+
+BFV: for each ring degree n from 4096 up, the coefficient modulus is the largest the security
+table allows (SEAL's ``BFVDefault`` split); the plaintext modulus is k batching primes with
+product T > 2 * max_value, k as small as the noise budget permits (fewer primes = fewer SEAL
+contexts = faster). CKKS: scale 2^s with s = precision_bits + guard bits (14, more if the trial needs), a first prime
+of s + integer_bits bits, one s-bit prime per level and a special prime; the smallest n whose
+table entry holds the chain.
+"""
+
+import math
+import numbers
+
+import numpy as np
+from tenseal import sealapi
+
+from . import noise
+from .errors import ParameterError
+from .parameters import MAX_PRIME_BITS, Parameters, check_scheme
+from .security import RING_DEGREES, SOURCE, check_security_level, max_coeff_modulus_bits
+
+MIN_RING = 4096          # smaller rings leave no room for a special (key-switching) prime
+MAX_CRT_PRIMES = 16
+DEFAULT_LINEAR_BITS = 20  # a 784-input layer with |w| <= 2^10
+DEFAULT_NOISE_MARGIN_BITS = 10
+DEFAULT_PRECISION_BITS = 20
+DEFAULT_INTEGER_BITS = 10
+CKKS_GUARD_BITS = 14     # scale bits lost to encoding and rescaling noise (more if the trial says so)
+_SEC_LEVELS = {128: sealapi.SEC_LEVEL_TYPE.TC128, 192: sealapi.SEC_LEVEL_TYPE.TC192,
+               256: sealapi.SEC_LEVEL_TYPE.TC256}
+
+
+def select_parameters(scheme, *, security=128, depth, max_value=None, precision_bits=None,
+                      integer_bits=None, batch_size=None, linear_bits=None, noise_margin_bits=None,
+                      trial=True):
+    """Choose encryption parameters for a computation, with the reasons in ``notes``.
+
+    Args:
+        scheme: "bfv" (exact integers) or "ckks" (approximate reals).
+        security: classical security in bits: 128, 192 or 256.
+        depth: BFV: ciphertext-ciphertext multiplications on the longest path. CKKS: rescaling
+            multiplications on the longest path (ciphertext products and plain products with
+            non-unit weights each use one level).
+        max_value: BFV: bound on |value| of every intermediate result (required).
+        precision_bits: CKKS: bits after the binary point the result must keep (default 20).
+        integer_bits: CKKS: log2 of the largest |value| (default 10).
+        batch_size: samples per run: recorded with the ciphertext groups it needs.
+        linear_bits: BFV: log2 of the largest sum of |weights| feeding one output of a plain
+            linear layer (default 20); one such layer is assumed before each multiplication and
+            after the last.
+        noise_margin_bits: BFV: noise budget that must remain at the end (default 10).
+        trial: run the computation's worst case on real ciphertexts to confirm the choice.
+
+    Returns:
+        Parameters.
+
+    Raises:
+        ParameterError: for invalid arguments, or when no ring at ``security`` holds the
+            computation (the message gives the bits needed and allowed).
+
+    Example:
+        >>> p = select_parameters("bfv", depth=1, max_value=2**40)
+        >>> p.poly_modulus_degree, len(p.plain_moduli)
+        (8192, 2)
+    """
+    scheme = check_scheme(scheme)
+    security = check_security_level(security)
+    depth = _non_negative_int(depth, "depth")
+    if batch_size is not None:
+        batch_size = _non_negative_int(batch_size, "batch_size", minimum=1)
+    if scheme == "bfv":
+        if precision_bits is not None or integer_bits is not None:
+            raise ParameterError("`precision_bits` and `integer_bits` describe CKKS values; BFV "
+                                 "takes `max_value`.")
+        return _select_bfv(security, depth, _max_value(max_value), batch_size,
+                           _bits(linear_bits, DEFAULT_LINEAR_BITS, "linear_bits"),
+                           _bits(noise_margin_bits, DEFAULT_NOISE_MARGIN_BITS, "noise_margin_bits"), trial)
+    if max_value is not None or linear_bits is not None or noise_margin_bits is not None:
+        raise ParameterError("`max_value`, `linear_bits` and `noise_margin_bits` are BFV settings; "
+                             "CKKS takes `precision_bits` and `integer_bits`.")
+    integer_bits = _bits(integer_bits, DEFAULT_INTEGER_BITS, "integer_bits")
+    if integer_bits < 1:
+        raise ParameterError("Expected `integer_bits` >= 1: CKKS's first prime must exceed the scale. "
+                             f"Received: integer_bits={integer_bits!r}")
+    return _select_ckks(security, depth, _bits(precision_bits, DEFAULT_PRECISION_BITS, "precision_bits"),
+                        integer_bits, batch_size, trial)
+
+
+# ----------------------------------------------------------------- BFV
+def bfv_coeff_mod_bit_sizes(n, security):
+    """The largest coefficient modulus allowed, as prime bit sizes (special prime last)."""
+    bits = [m.bit_count() for m in sealapi.CoeffModulus.BFVDefault(n, _SEC_LEVELS[security])]
+    if len(bits) == 1:  # no room for a special prime in SEAL's default: split it in two
+        bits = [bits[0] // 2, bits[0] - bits[0] // 2]
+    return tuple(bits)
+
+
+def predicted_bfv_budget(n, data_bits, t, depth, linear_bits):
+    """Noise budget (bits) the model predicts after ``depth`` levels of linear layer + square."""
+    return (noise.fresh_budget_bits(n, data_bits, t)
+            - (depth + 1) * linear_bits
+            - depth * (noise.multiply_cost_bits(n, t) + noise.add_cost_bits()))
+
+
+def _select_bfv(security, depth, max_value, batch_size, linear_bits, margin, trial):
+    needed_bits = math.log2(2 * max_value + 1)
+    rejected = []
+    for n in _rings():
+        bits = bfv_coeff_mod_bit_sizes(n, security)
+        data_bits = sum(bits[:-1])
+        smallest_prime = math.ceil(math.log2(2 * n)) + 2
+        for k in range(1, MAX_CRT_PRIMES + 1):
+            moduli = _batching_primes(n, k, needed_bits, max_value, smallest_prime)
+            if moduli is None:
+                continue
+            budget = min(predicted_bfv_budget(n, data_bits, t, depth, linear_bits) for t in moduli)
+            if budget < margin:
+                continue
+            notes = [
+                f"security table: n={n} allows log q <= {max_coeff_modulus_bits(n, security)} bits "
+                f"at {security}-bit security ({SOURCE}); using {list(bits)} = {sum(bits)} bits",
+                f"plaintext: {k} CRT prime(s) {list(moduli)}, T = 2^{math.log2(math.prod(moduli)):.1f} "
+                f"> 2 * max_value = 2^{needed_bits:.1f}",
+                f"noise model: {budget:.1f} bits left after depth {depth} with linear layers of "
+                f"l1-norm 2^{linear_bits:g} (margin {margin:g})",
+            ] + rejected
+            if batch_size:
+                notes.append(_groups_note(batch_size, n))
+            params = Parameters("bfv", n, bits, tuple(moduli), security=security, depth=depth,
+                                max_value=max_value, linear_bits=linear_bits,
+                                noise_margin_bits=margin, notes=tuple(notes))
+            if not trial:
+                return params
+            measured = trial_bfv(params)
+            if measured >= margin:
+                return _with_note(params, f"trial run: {measured} bits of noise budget left "
+                                          f"(predicted {budget:.1f}, required {margin:g})")
+            rejected.append(f"n={n} with {k} prime(s): the trial left {measured} bits < margin {margin:g}")
+            break
+        else:
+            best = predicted_bfv_budget(n, data_bits, 2 ** smallest_prime, depth, linear_bits)
+            rejected.append(f"n={n} rejected: even the smallest plaintext primes leave "
+                            f"{best:.1f} bits of noise budget (< margin {margin:g})")
+    largest = RING_DEGREES[-1]
+    raise ParameterError(
+        f"No BFV parameters at {security}-bit security hold depth {depth} with |values| up to "
+        f"2^{math.log2(max(max_value, 1)):.1f} and linear layers of l1-norm 2^{linear_bits:g}: "
+        f"at the largest ring, n = {largest}, the table allows log q = "
+        f"{max_coeff_modulus_bits(largest, security)} bits, too few for the noise. "
+        "Reduce the depth, the weights (linear_bits) or the value range, or lower the security. "
+        + " ".join(rejected))
+
+
+def _batching_primes(n, k, needed_bits, max_value, smallest_prime):
+    """k distinct batching primes with product > 2 * max_value, as small as possible, or None."""
+    for size in range(max(smallest_prime, math.ceil(needed_bits / k)), MAX_PRIME_BITS + 1):
+        try:
+            moduli = [m.value() for m in sealapi.PlainModulus.Batching(n, [size] * k)]
+        except (ValueError, RuntimeError):
+            continue  # SEAL found too few primes of this size
+        if math.prod(moduli) > 2 * max_value:
+            return moduli
+    return None
+
+
+def trial_bfv(params):
+    """Run the worst case on real ciphertexts; return the smallest noise budget left (bits).
+
+    Per CRT prime: random messages in every slot, then ``depth`` times a linear layer (plain
+    multiplications whose factors multiply to 2^linear_bits) and a square, then a final
+    linear layer. Noise growth does not depend on the values, so they may wrap mod t.
+    """
+    from .context import Context
+    context = Context(params)
+    rng = np.random.default_rng(0)
+    budgets = []
+    for component in context.components:
+        t = component.plain_modulus
+        plain, ct = sealapi.Plaintext(), sealapi.Ciphertext(component.seal_context)
+        component.encoder.encode(rng.integers(0, t, params.slot_count).tolist(), plain)
+        component.encrypt(plain, ct)
+        for level in range(params.depth + 1):
+            ct = _trial_linear(component, ct, params.linear_bits, t)
+            if level < params.depth:
+                product = sealapi.Ciphertext(component.seal_context)
+                component.evaluator.square(ct, product)
+                component.evaluator.relinearize_inplace(product, component.relin_keys)
+                component.evaluator.add_inplace(product, product)   # the model's add_cost
+                ct = product
+        budgets.append(component.decryptor.invariant_noise_budget(ct))
+    return min(budgets)
+
+
+def _trial_linear(component, ct, linear_bits, t):
+    remaining = 2.0 ** linear_bits
+    step_limit = 2 ** max(1, int(math.log2(t)) - 1)
+    while remaining > 1:
+        factor = int(min(remaining, step_limit))
+        out = sealapi.Ciphertext(component.seal_context)
+        component.evaluator.multiply_plain(ct, sealapi.Plaintext(format(factor, "X")), out)
+        ct, remaining = out, remaining / factor
+    return ct
+
+
+# ----------------------------------------------------------------- CKKS
+def ckks_chain(depth, precision_bits, integer_bits, guard_bits):
+    """Return (scale_bits, coefficient prime bit sizes) for a CKKS computation."""
+    scale_bits = max(20, precision_bits + guard_bits)
+    first = scale_bits + integer_bits
+    if first > MAX_PRIME_BITS:
+        raise ParameterError(
+            f"CKKS with {precision_bits} bits of precision and {integer_bits} integer bits needs a "
+            f"first prime of {first} bits (scale 2^{scale_bits}: precision + {guard_bits} guard bits, "
+            f"plus {integer_bits} integer bits); SEAL caps primes at {MAX_PRIME_BITS} bits. "
+            "Lower precision_bits or integer_bits.")
+    return scale_bits, (first,) + (scale_bits,) * depth + (first,)
+
+
+def _select_ckks(security, depth, precision_bits, integer_bits, batch_size, trial):
+    """Try guard bits from CKKS_GUARD_BITS up, in steps of 2, until the trial meets the precision."""
+    failures = []
+    ckks_chain(depth, precision_bits, integer_bits, CKKS_GUARD_BITS)  # raises if primes cannot fit
+    for guard_bits in range(CKKS_GUARD_BITS, CKKS_GUARD_BITS + 12, 2):
+        if precision_bits + guard_bits + integer_bits > MAX_PRIME_BITS:
+            break
+        scale_bits, bits = ckks_chain(depth, precision_bits, integer_bits, guard_bits)
+        total = sum(bits)
+        n = next((n for n in _rings() if total <= max_coeff_modulus_bits(n, security)), None)
+        if n is None:
+            break
+        notes = [f"security table: n={n} allows log q <= {max_coeff_modulus_bits(n, security)} bits "
+                 f"at {security}-bit security ({SOURCE}); the chain {list(bits)} uses {total}",
+                 f"scale 2^{scale_bits} = {precision_bits} bits of precision + {guard_bits} guard "
+                 f"bits; first prime {bits[0]} bits = scale + {integer_bits} integer bits; "
+                 f"{depth} level(s)"] + failures
+        if batch_size:
+            notes.append(_groups_note(batch_size, n // 2))
+        params = Parameters("ckks", n, bits, scale_bits=scale_bits, security=security, depth=depth,
+                            precision_bits=precision_bits, integer_bits=integer_bits, notes=tuple(notes))
+        if not trial:
+            return params
+        error = trial_ckks(params)
+        if error <= 2.0 ** -(precision_bits + 1):  # one bit of margin over the trial's inputs
+            return _with_note(params, f"trial run: max error 2^{math.log2(max(error, 1e-300)):.1f} "
+                                      f"after {depth} squaring(s) (required <= 2^-{precision_bits + 1}: one bit of margin)")
+        failures.append(f"scale 2^{scale_bits} rejected: the trial's error 2^{math.log2(error):.1f} "
+                        f"exceeds 2^-{precision_bits + 1}")
+    largest = RING_DEGREES[-1]
+    scale_bits, bits = ckks_chain(depth, precision_bits, integer_bits, CKKS_GUARD_BITS)
+    raise ParameterError(
+        f"depth {depth} with {precision_bits}-bit precision and {integer_bits} integer bits needs "
+        f"log q >= {sum(bits)} bits; at {security}-bit security the largest ring, n = {largest}, "
+        f"allows {max_coeff_modulus_bits(largest, security)}. Reduce the depth or the precision, "
+        "or lower the security. " + " ".join(failures))
+
+
+def trial_ckks(params):
+    """Square random values in [-1, 1] ``depth`` times on ciphertexts; return the max error.
+
+    Also encrypts values near 2^integer_bits and checks they decrypt to within the same
+    relative precision, so the first prime really holds the integer part.
+    """
+    from .context import Context
+    from .ops import decrypt, encrypt, square
+    context = Context(params)
+    rng = np.random.default_rng(0)
+    values = rng.uniform(-1, 1, size=(64, 1))
+    tensor, expected = encrypt(context, values), values.copy()
+    for _ in range(params.depth):
+        tensor, expected = square(tensor), expected ** 2
+    error = float(np.max(np.abs(decrypt(context, tensor) - expected)))
+    large = np.array([[2.0 ** params.integer_bits - 1], [-(2.0 ** params.integer_bits - 1)]])
+    large_error = float(np.max(np.abs(decrypt(context, encrypt(context, large)) - large)))
+    return max(error, large_error / 2 ** params.integer_bits)
+
+
+# ----------------------------------------------------------------- helpers
+def _rings():
+    return [n for n in RING_DEGREES if n >= MIN_RING]
+
+
+def _groups_note(batch_size, slots):
+    groups = math.ceil(batch_size / slots)
+    return f"batch of {batch_size} -> {groups} ciphertext group(s) of {slots} slots"
+
+
+def _with_note(params, note):
+    data = params.to_dict()
+    data["notes"] = list(params.notes) + [note]
+    return Parameters.from_dict(data)
+
+
+def _non_negative_int(value, name, minimum=0):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ParameterError(f"Expected `{name}` to be an integer >= {minimum}. Received: {name}={value!r}")
+    return int(value)
+
+
+def _bits(value, default, name):
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value <= 1000:
+        raise ParameterError(f"Expected `{name}` to be a number of bits between 0 and 1000. "
+                             f"Received: {name}={value!r}")
+    return value
+
+
+def _max_value(value):
+    if value is None:
+        raise ParameterError("BFV parameter selection needs `max_value`, a bound on |value| of every "
+                             "intermediate result (heras computes it when preparing a model).")
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ParameterError(f"Expected `max_value` to be a positive integer. Received: max_value={value!r}")
+    return int(value)

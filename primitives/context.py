@@ -35,7 +35,7 @@ class SealComponent:
         self.plain_modulus = plain.value() if plain.value() else None
         self.encoder = (sealapi.BatchEncoder(self.seal_context) if self.plain_modulus
                         else sealapi.CKKSEncoder(self.seal_context))
-        self.cache = {}  # encoded constant plaintexts, keyed by (value, level, scale)
+        self.cache = {}  # BFV constant plaintexts by value (small integers repeat across weights)
 
     def encrypt(self, plain, out):
         """Encrypt ``plain`` into ``out``: symmetric with the secret key when held, else public."""

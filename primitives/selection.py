@@ -4,9 +4,10 @@ holds a computation, predicted by the noise model and confirmed by a trial run.
 BFV: for each ring degree n from 4096 up, the coefficient modulus is the largest the security
 table allows (SEAL's ``BFVDefault`` split); the plaintext modulus is k batching primes with
 product T > 2 * max_value, k as small as the noise budget permits (fewer primes = fewer SEAL
-contexts = faster). CKKS: scale 2^s with s = precision_bits + guard bits (14, more if the trial needs), a first prime
-of s + integer_bits bits, one s-bit prime per level and a special prime; the smallest n whose
-table entry holds the chain.
+contexts = faster). CKKS: scale 2^s with s = precision_bits + guard bits (14, more if the
+trial needs them), a first prime of s + integer_bits + 2 bits (exactly what the encrypted
+backend's capacity guard needs for |value| < 2^integer_bits), one s-bit prime per level and a
+special prime; the smallest n whose table entry holds the chain.
 """
 
 import math
@@ -196,7 +197,7 @@ def _trial_linear(component, ct, linear_bits, t):
     remaining = 2.0 ** linear_bits
     step_limit = 2 ** max(1, int(math.log2(t)) - 1)
     while remaining > 1:
-        factor = int(min(remaining, step_limit))
+        factor = min(math.ceil(remaining), step_limit)  # >= 2, so the loop ends
         out = sealapi.Ciphertext(component.seal_context)
         component.evaluator.multiply_plain(ct, sealapi.Plaintext(format(factor, "X")), out)
         ct, remaining = out, remaining / factor
@@ -207,12 +208,12 @@ def _trial_linear(component, ct, linear_bits, t):
 def ckks_chain(depth, precision_bits, integer_bits, guard_bits):
     """Return (scale_bits, coefficient prime bit sizes) for a CKKS computation."""
     scale_bits = max(20, precision_bits + guard_bits)
-    first = scale_bits + integer_bits
+    first = scale_bits + integer_bits + 2  # |value| * scale < q0 / 2, and q0 >= 2^(bits - 1)
     if first > MAX_PRIME_BITS:
         raise ParameterError(
             f"CKKS with {precision_bits} bits of precision and {integer_bits} integer bits needs a "
             f"first prime of {first} bits (scale 2^{scale_bits}: precision + {guard_bits} guard bits, "
-            f"plus {integer_bits} integer bits); SEAL caps primes at {MAX_PRIME_BITS} bits. "
+            f"plus {integer_bits} integer bits and 2 for the sign and rounding); SEAL caps primes at {MAX_PRIME_BITS} bits. "
             "Lower precision_bits or integer_bits.")
     return scale_bits, (first,) + (scale_bits,) * depth + (first,)
 
@@ -222,7 +223,7 @@ def _select_ckks(security, depth, precision_bits, integer_bits, batch_size, tria
     failures = []
     ckks_chain(depth, precision_bits, integer_bits, CKKS_GUARD_BITS)  # raises if primes cannot fit
     for guard_bits in range(CKKS_GUARD_BITS, CKKS_GUARD_BITS + 12, 2):
-        if precision_bits + guard_bits + integer_bits > MAX_PRIME_BITS:
+        if precision_bits + guard_bits + integer_bits + 2 > MAX_PRIME_BITS:
             break
         scale_bits, bits = ckks_chain(depth, precision_bits, integer_bits, guard_bits)
         total = sum(bits)
@@ -232,7 +233,7 @@ def _select_ckks(security, depth, precision_bits, integer_bits, batch_size, tria
         notes = [f"security table: n={n} allows log q <= {max_coeff_modulus_bits(n, security)} bits "
                  f"at {security}-bit security ({SOURCE}); the chain {list(bits)} uses {total}",
                  f"scale 2^{scale_bits} = {precision_bits} bits of precision + {guard_bits} guard "
-                 f"bits; first prime {bits[0]} bits = scale + {integer_bits} integer bits; "
+                 f"bits; first prime {bits[0]} bits = scale + {integer_bits} integer bits + 2; "
                  f"{depth} level(s)"] + failures
         if batch_size:
             notes.append(_groups_note(batch_size, n // 2))

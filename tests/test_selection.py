@@ -77,7 +77,7 @@ def test_ckks_chain_and_precision():
     params = select_parameters("ckks", depth=3, precision_bits=20, integer_bits=10)
     bits = params.coeff_mod_bit_sizes
     assert params.poly_modulus_degree == 8192 and params.levels == 3
-    assert bits[1:-1] == (params.scale_bits,) * 3 and bits[0] == params.scale_bits + 10
+    assert bits[1:-1] == (params.scale_bits,) * 3 and bits[0] == params.scale_bits + 10 + 2
     assert bits[-1] >= max(bits[:-1])
     assert sum(bits) <= MAX_COEFF_MODULUS_BITS[128][8192]
     assert any(note.startswith("trial run") for note in params.notes)
@@ -128,3 +128,8 @@ def test_cli_params_json_and_errors(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["params", "--scheme", "bfv", "--depth", "1", "--max-value", "1.5"])
     assert exit_info.value.code == 2
+
+
+def test_fractional_linear_bits_are_accepted():
+    params = select_parameters("bfv", depth=1, max_value=47026884450, linear_bits=11.4)
+    assert params.linear_bits == 11.4 and any(note.startswith("trial run") for note in params.notes)

@@ -48,14 +48,12 @@ def bfv_slots(component, residues):
 
 
 def ckks_plain(component, value, like, scale):
-    """CKKS plaintext of ``value`` (a float or a list) at the level of ``like`` and ``scale``."""
-    key = ("ckks", value, tuple(like.parms_id()), scale) if isinstance(value, float) else None
-    plain = component.cache.get(key) if key else None
-    if plain is None:
-        plain = sealapi.Plaintext()
-        component.encoder.encode(value, like.parms_id(), scale, plain)
-        if key:
-            component.cache[key] = plain
+    """CKKS plaintext of ``value`` (a float or a list) at the level of ``like`` and ``scale``.
+
+    Not cached: real weights rarely repeat, and each plaintext holds n x L coefficients.
+    """
+    plain = sealapi.Plaintext()
+    component.encoder.encode(value, like.parms_id(), scale, plain)
     return plain
 
 

@@ -84,7 +84,7 @@ def test_ckks_chain_and_precision():
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    (dict(scheme="ckks", depth=20, precision_bits=30), "needs log q >= 988 bits.* the largest ring, n = 32768, allows 881"),
+    (dict(scheme="ckks", depth=20, precision_bits=30), "needs log q >= 992 bits.* the largest ring, n = 32768, allows 881"),
     (dict(scheme="ckks", depth=2, precision_bits=50), "caps primes at 60 bits"),
     (dict(scheme="bfv", depth=20, max_value=2 ** 60), "n = 32768"),
     (dict(scheme="bfv", depth=1), "needs `max_value`"),

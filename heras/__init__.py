@@ -1,4 +1,9 @@
 """heras: a Keras-like API for models that train on plaintext and infer on encrypted data.
 
-Not yet written: see the project issues. Layers will call only `primitives` ops.
+Layers are Keras layers whose computation is ``primitives`` ops, so one definition trains with
+TensorFlow and runs on ciphertexts; heras never imports TenSEAL.
 """
+
+from . import activations, datasets, layers, models
+
+__all__ = ["activations", "datasets", "layers", "models"]

@@ -239,10 +239,10 @@ def _bias(bias, size):
     if bias is None:
         return None
     bias = _array(bias, "bias")
-    if is_encrypted(bias) or bias.shape not in ((size,), ()):
+    if is_encrypted(bias) or tuple(bias.shape) not in ((size,), ()):
         raise ShapeError(f"Expected `bias` to be a plain vector of shape ({size},). Received "
-                         f"{'an EncryptedTensor' if is_encrypted(bias) else bias.shape}.")
-    return np.broadcast_to(bias, (size,))
+                         f"{'an EncryptedTensor' if is_encrypted(bias) else tuple(bias.shape)}.")
+    return bias if is_framework_tensor(bias) else np.broadcast_to(bias, (size,))
 
 
 def _padding(padding):

@@ -1,0 +1,53 @@
+"""`EncryptableLayer`: what every heras layer adds to a Keras layer to run on ciphertexts.
+
+A heras layer's ``call`` uses only ``primitives`` ops, so the same code trains on TensorFlow
+tensors and infers on `EncryptedTensor`s. Encrypted inference calls ``call`` directly (Keras'
+``__call__`` would try to convert a ciphertext into a tensor). Weights used on ciphertexts
+come from ``encryption_weights``: the trained float weights by default, replaced by their
+integer versions once a model is prepared for BFV.
+"""
+
+import math
+
+import numpy as np
+
+import primitives as P
+
+
+class EncryptableLayer:
+    """Mixin for keras layers with an encrypted form; see the module docstring."""
+
+    #: Ciphertext-ciphertext multiplications the layer adds to a path (BFV depth).
+    bfv_depth = 0
+    #: Rescaling multiplications the layer adds to a path (CKKS depth).
+    ckks_depth = 0
+
+    def activations(self, input_shape):
+        """Ciphertext-ciphertext multiplications per sample (SEALion's cost measure)."""
+        return 0
+
+    def encryption_cost(self, input_shape):
+        """Cost of this layer on encrypted inputs of ``input_shape`` (batch axis included)."""
+        return {"activations": self.activations(input_shape), "bfv_depth": self.bfv_depth,
+                "ckks_depth": self.ckks_depth}
+
+    def set_encryption_weights(self, **weights):
+        """Use these numpy arrays instead of the trained weights on ciphertexts (e.g. integers)."""
+        known = {w.path.split("/")[-1] for w in self.weights}
+        unknown = sorted(set(weights) - known)
+        if unknown:
+            raise ValueError(f"{self.name} has no weights named {unknown}; it has {sorted(known)}.")
+        self._encryption_weights = {name: np.asarray(value) for name, value in weights.items()}
+
+    def weight_for(self, name, x):
+        """The weight called ``name`` in the form ``x`` needs: numpy for ciphertexts, else the variable."""
+        variable = getattr(self, name)
+        if variable is None or not P.is_encrypted(x):
+            return variable
+        override = getattr(self, "_encryption_weights", {}).get(name)
+        return override if override is not None else np.asarray(variable)
+
+
+def feature_count(input_shape):
+    """Features per sample of a (batch, ...) shape."""
+    return int(math.prod(d for d in input_shape[1:]))

@@ -1,0 +1,42 @@
+"""Conv2D: channels-last 2-D convolution with plain kernels, plain or encrypted."""
+
+import keras
+
+import primitives as P
+from .. import activations as activation_lookup
+from .base import EncryptableLayer
+
+
+@keras.saving.register_keras_serializable(package="heras")
+class Conv2D(EncryptableLayer, keras.layers.Conv2D):
+    """``keras.layers.Conv2D`` (channels last, no dilation or groups) that also runs on ciphertexts."""
+
+    ckks_depth = 1
+
+    def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid", activation=None, **kwargs):
+        for unsupported in ("dilation_rate", "groups"):
+            if kwargs.get(unsupported, 1) not in (1, (1, 1)):
+                raise ValueError(f"heras Conv2D does not support `{unsupported}` yet.")
+        if kwargs.get("data_format", "channels_last") != "channels_last":
+            raise ValueError("heras Conv2D expects data_format='channels_last'.")
+        super().__init__(filters, kernel_size, strides=strides, padding=padding, activation=None, **kwargs)
+        self.heras_activation = activation_lookup.get(activation)
+
+    def call(self, inputs):
+        out = P.conv2d(inputs, self.weight_for("kernel", inputs), self.weight_for("bias", inputs),
+                       strides=self.strides, padding=self.padding)
+        return self.heras_activation(out)
+
+    @property
+    def bfv_depth(self):
+        return activation_lookup.bfv_depth(self.heras_activation)
+
+    def activations(self, input_shape):
+        out = self.compute_output_shape(input_shape)
+        return int(out[1] * out[2] * out[3]) * activation_lookup.multiplications(self.heras_activation)
+
+    def get_config(self):
+        return {**super().get_config(), "activation": activation_lookup.serialize(self.heras_activation)}
+
+    def __repr__(self):
+        return f"<heras Conv2D {self.filters} filters {self.kernel_size}, strides {self.strides}, {self.padding}>"

@@ -1,0 +1,14 @@
+"""heras models: Sequential (with encrypted inference) and model loading."""
+
+import keras
+
+from .sequential import Sequential
+
+
+def load_model(path):
+    """Load a model saved with ``model.save(path)`` (Keras format, heras layers registered)."""
+    from .. import layers  # noqa: F401  (registers the heras classes)
+    return keras.saving.load_model(path)
+
+
+__all__ = ["Sequential", "load_model"]

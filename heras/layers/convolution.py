@@ -1,6 +1,7 @@
 """Conv2D: channels-last 2-D convolution with plain kernels, plain or encrypted."""
 
 import keras
+import numpy as np
 
 import primitives as P
 from .. import activations as activation_lookup
@@ -15,8 +16,9 @@ class Conv2D(EncryptableLayer, keras.layers.Conv2D):
 
     def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid", activation=None, **kwargs):
         for unsupported in ("dilation_rate", "groups"):
-            if kwargs.get(unsupported, 1) not in (1, (1, 1)):
-                raise ValueError(f"heras Conv2D does not support `{unsupported}` yet.")
+            if any(v != 1 for v in np.atleast_1d(kwargs.get(unsupported, 1))):
+                raise ValueError(f"heras Conv2D does not support `{unsupported}` other than 1 yet. "
+                                 f"Received: {unsupported}={kwargs[unsupported]!r}")
         if kwargs.get("data_format", "channels_last") != "channels_last":
             raise ValueError("heras Conv2D expects data_format='channels_last'.")
         super().__init__(filters, kernel_size, strides=strides, padding=padding, activation=None, **kwargs)

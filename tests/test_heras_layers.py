@@ -1,0 +1,124 @@
+"""heras layers and models: plain vs encrypted agreement, configs, saving, clear refusals."""
+
+import keras
+import numpy as np
+import pytest
+
+import heras
+import primitives as P
+from heras.layers import (Activation, Add, AveragePooling2D, BatchNormalization, Conv2D, Dense,
+                          Dropout, Flatten, Input, Poly, Reshape, Square, SumPooling2D)
+from heras.models import Sequential, load_model
+
+
+def integer_weights(model, rng, low=-3, high=4):
+    """Replace every weight by small integers (as floats): BFV then matches float32 exactly."""
+    for layer in model.layers:
+        layer.set_weights([rng.integers(low, high, size=w.shape).astype("float32") for w in layer.get_weights()])
+
+
+def test_bfv_cnn_matches_the_plain_model_exactly(bfv_context, rng):
+    model = Sequential([Input((6, 6, 1)), Conv2D(2, 3, padding="same"), Square(), SumPooling2D(2),
+                        Flatten(), Dropout(0.5), Dense(3), Reshape((3, 1))])
+    integer_weights(model, rng, -1, 2)   # small weights: the test context is n=4096, depth 1
+    x = rng.integers(0, 4, size=(5, 6, 6, 1))
+    encrypted = model.predict(P.encrypt(bfv_context.public(), x, bound=3))
+    assert isinstance(encrypted, P.EncryptedTensor)
+    np.testing.assert_array_equal(P.decrypt(bfv_context, encrypted), model.predict(x.astype("float32"), verbose=0))
+
+
+def test_ckks_model_matches_within_tolerance(ckks_context, rng):
+    """Three levels: dense, square, dense (sum pooling costs none); then a degree-2 Poly (two)."""
+    model = Sequential([Input((4, 4, 2)), SumPooling2D(2), Flatten(), Dense(6), Square(), Dense(3)])
+    x = rng.uniform(0, 1, size=(7, 4, 4, 2))
+    out = P.decrypt(ckks_context, model.predict(P.encrypt(ckks_context, x)))
+    np.testing.assert_allclose(out, model.predict(x, verbose=0), atol=1e-3)
+    poly = Sequential([Input((3,)), Poly([0.1, 0.5, 0.25])])
+    v = rng.uniform(-2, 2, size=(5, 3))
+    np.testing.assert_allclose(P.decrypt(ckks_context, poly.predict(P.encrypt(ckks_context, v))),
+                               poly.predict(v, verbose=0), atol=1e-3)
+
+
+def test_batch_normalization_and_activation_layers_encrypted(ckks_context, rng):
+    model = Sequential([Input((4, 4, 2)), AveragePooling2D(2), BatchNormalization(), Activation("square")])
+    model.layers[1].set_weights([rng.uniform(0.5, 2, 2), rng.uniform(-1, 1, 2), rng.uniform(-1, 1, 2),
+                                 rng.uniform(0.5, 2, 2)])
+    x = rng.uniform(-1, 1, size=(4, 4, 4, 2))
+    out = P.decrypt(ckks_context, model.predict(P.encrypt(ckks_context, x)))
+    np.testing.assert_allclose(out, model.predict(x, verbose=0), atol=1e-3)
+
+
+def test_residual_add_layer_plain_and_encrypted(bfv_context, rng):
+    x = rng.integers(-5, 5, size=(3, 4))
+    add = Add()
+    np.testing.assert_array_equal(P.decrypt(bfv_context, add.call([P.encrypt(bfv_context, x), P.square(P.encrypt(bfv_context, x))])),
+                                  x + x ** 2)
+
+
+def test_cost_summary_of_dnn30():
+    model = Sequential([Input((784,)), Dense(30), Square(), Dense(10)])
+    rows = model.encryption_costs()
+    assert [r["activations"] for r in rows] == [0, 30, 0]
+    assert (rows[-1]["bfv_depth"], rows[-1]["ckks_depth"]) == (1, 3)
+    lines = []
+    model.summary(print_fn=lines.append)
+    assert any("Total activations (ciphertext multiplications per sample): 30" in line for line in lines)
+
+
+@pytest.mark.parametrize("layers, message", [
+    ([Dense(4, activation="relu")], "activation 'relu'.*Square or heras.layers.Poly"),
+    ([keras.layers.ReLU()], "Square or heras.layers.Poly"),
+])
+def test_layers_without_encrypted_form_are_refused(bfv_context, layers, message):
+    model = Sequential([Input((3,))] + layers)
+    x = P.encrypt(bfv_context, np.ones((2, 3), dtype=int))
+    with pytest.raises(NotImplementedError, match=message):
+        model.predict(x)
+
+
+def test_max_pooling_is_refused_with_the_alternative(bfv_context):
+    model = Sequential([Input((4, 4, 1)), keras.layers.MaxPooling2D(2)])
+    with pytest.raises(NotImplementedError, match="AveragePooling2D or SumPooling2D"):
+        model.predict(P.encrypt(bfv_context, np.ones((1, 4, 4, 1), dtype=int)))
+
+
+def test_encrypted_input_shape_is_checked(bfv_context):
+    model = Sequential([Input((3,)), Dense(2)])
+    with pytest.raises(P.ShapeError, match=r"per-sample shape \(3,\)"):
+        model.predict(P.encrypt(bfv_context, np.ones((2, 4), dtype=int)))
+
+
+def test_configs_and_saving_round_trip(tmp_path, rng):
+    model = Sequential([Input((4, 4, 1)), Conv2D(2, 3, activation="square"), Flatten(),
+                        Dense(3, activation={"poly": [0.0, 1.0, 0.5]}), Poly(trainable_coefficients=True)])
+    x = rng.uniform(0, 1, size=(2, 4, 4, 1)).astype("float32")
+    for layer in model.layers:
+        clone = layer.__class__.from_config(layer.get_config())
+        assert clone.get_config() == layer.get_config()
+    path = tmp_path / "model.keras"
+    model.save(path)
+    restored = load_model(path)
+    assert isinstance(restored, Sequential)
+    np.testing.assert_allclose(restored.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6)
+
+
+def test_trainable_poly_learns_its_coefficients():
+    layer = Poly([0.0, 0.0, 0.0], trainable_coefficients=True)
+    model = Sequential([Input((1,)), layer])
+    model.compile(optimizer=keras.optimizers.Adam(0.05), loss="mse")
+    x = np.linspace(-1, 1, 64).reshape(-1, 1).astype("float32")
+    model.fit(x, 0.5 + 2 * x ** 2, epochs=200, verbose=0)
+    np.testing.assert_allclose(np.asarray(layer.coefficients), [0.5, 0.0, 2.0], atol=0.05)
+
+
+def test_datasets_find_files_through_the_setting(tmp_path, monkeypatch):
+    arrays = {k: np.zeros((2, 28, 28) if k.startswith("x") else (2,), dtype=np.uint8)
+              for k in ("x_train", "y_train", "x_test", "y_test")}
+    np.savez(tmp_path / "mnist.npz", **arrays)
+    monkeypatch.setenv("SEALION_DATA", str(tmp_path))
+    (x_train, _), (x_test, _) = heras.datasets.mnist.load_data()
+    assert x_train.shape == (2, 28, 28) and x_test.shape == (2, 28, 28)
+    monkeypatch.setenv("SEALION_DATA", str(tmp_path / "nowhere"))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    with pytest.raises(FileNotFoundError, match="SEALION_DATA"):
+        heras.datasets.fashion_mnist.load_data()

@@ -7,6 +7,7 @@ that run on numpy arrays and on encrypted tensors alike (:mod:`primitives.ops`).
 
 __version__ = "0.1.0"
 
+from .bound_tensor import BoundTensor
 from .context import Context
 from .encrypted_tensor import EncryptedTensor
 from .errors import (DepthExhaustedError, NoiseBudgetExhaustedError, OverflowRiskError,
@@ -18,7 +19,7 @@ from .parameters import Parameters
 from .selection import select_parameters
 
 __all__ = [
-    "Context", "EncryptedTensor", "Parameters", "select_parameters",
+    "Context", "EncryptedTensor", "BoundTensor", "Parameters", "select_parameters",
     "encrypt", "decrypt", "is_encrypted",
     "add", "subtract", "negate", "multiply", "square", "polynomial",
     "matmul", "conv2d", "sum_pool2d", "avg_pool2d", "reshape", "flatten", "sum",

@@ -20,7 +20,8 @@ import numbers
 
 import numpy as np
 
-from .backends import encrypted, plain
+from .backends import bounds, encrypted, plain
+from .bound_tensor import BoundTensor
 from .encrypted_tensor import EncryptedTensor
 from .errors import ShapeError
 
@@ -35,9 +36,16 @@ def is_framework_tensor(x):
     return type(x).__module__.split(".")[0] in ("tensorflow", "keras", "tf_keras")
 
 
+def _is_special(x):
+    """Encrypted tensors and bounds go first in commutative ops (their backends expect it)."""
+    return is_encrypted(x) or isinstance(x, BoundTensor)
+
+
 def _backend(*operands):
     if any(is_encrypted(o) for o in operands):
         return encrypted
+    if any(isinstance(o, BoundTensor) for o in operands):
+        return bounds
     if any(is_framework_tensor(o) for o in operands):
         from .backends import tensorflow
         return tensorflow
@@ -45,7 +53,7 @@ def _backend(*operands):
 
 
 def _array(x, name):
-    if is_encrypted(x) or is_framework_tensor(x):
+    if is_encrypted(x) or is_framework_tensor(x) or isinstance(x, BoundTensor):
         return x
     array = np.asarray(x)
     if array.dtype == object or array.dtype.kind in "biuf":
@@ -56,7 +64,7 @@ def _array(x, name):
 
 def _features(x, name):
     """Per-sample feature shape of ``x`` (axis 0 is the batch)."""
-    if is_encrypted(x):
+    if is_encrypted(x) or isinstance(x, BoundTensor):
         return x.shape
     if is_framework_tensor(x):
         return tuple(x.shape)[1:]
@@ -90,7 +98,7 @@ def decrypt(context, x):
 def add(x, y):
     """Return x + y (broadcasting over features); either operand may be encrypted."""
     x, y = _array(x, "x"), _array(y, "y")
-    if not is_encrypted(x) and is_encrypted(y):
+    if _is_special(y) and not _is_special(x):
         x, y = y, x
     return _backend(x, y).add(x, y)
 
@@ -98,8 +106,9 @@ def add(x, y):
 def subtract(x, y):
     """Return x - y (broadcasting over features); either operand may be encrypted."""
     x, y = _array(x, "x"), _array(y, "y")
-    if not is_encrypted(x) and is_encrypted(y):
-        return encrypted.negate(encrypted.subtract(y, x))
+    if _is_special(y) and not _is_special(x):
+        backend = _backend(y)
+        return backend.negate(backend.subtract(y, x))
     return _backend(x, y).subtract(x, y)
 
 
@@ -117,7 +126,7 @@ def multiply(x, y):
     per sample.
     """
     x, y = _array(x, "x"), _array(y, "y")
-    if not is_encrypted(x) and is_encrypted(y):
+    if _is_special(y) and not _is_special(x):
         x, y = y, x
     return _backend(x, y).multiply(x, y)
 

@@ -42,3 +42,10 @@ def test_reconstruct_inverts_residues(moduli, rng):
 def test_non_integers_are_refused_for_bfv(bfv_context):
     with pytest.raises(TypeError, match="integers only"):
         encrypt(bfv_context, np.array([[0.5, 1.0]]))
+
+
+def test_plain_oracle_stays_exact_beyond_2_to_the_63_with_padding():
+    """Padding must not bring numpy int64 into exact Python-int arithmetic."""
+    x = np.full((1, 3, 3, 1), 2 ** 62, dtype=object)
+    out = P.conv2d(x, np.ones((3, 3, 1, 1), dtype=int), padding="same")
+    assert out[0, 1, 1, 0] == 9 * 2 ** 62 and all(isinstance(v, int) for v in out.ravel())

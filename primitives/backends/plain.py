@@ -84,5 +84,10 @@ def sum(x, axes):  # noqa: A001 - mirrors numpy/keras naming
 def _pad(x, window, strides, padding):
     (top, bottom), (left, right), out_h, out_w = conv_geometry(x.shape[1:], window, strides, padding)
     if top or bottom or left or right:
-        x = np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)))
+        # np.zeros, not np.pad: for object arrays np.pad inserts numpy int64 zeros, which would
+        # turn exact Python-int sums into overflowing int64 ones.
+        padded = np.zeros((x.shape[0], x.shape[1] + top + bottom, x.shape[2] + left + right, x.shape[3]),
+                          dtype=x.dtype)
+        padded[:, top:top + x.shape[1], left:left + x.shape[2]] = x
+        x = padded
     return x, out_h, out_w

@@ -2,40 +2,79 @@
 
 import uuid
 
-import tenseal as ts
 from tenseal import sealapi
 
-from .errors import SecretKeyError, SerializationError
+from .errors import ParameterError, SecretKeyError, SerializationError
 from .parameters import Parameters
-from .serialization import pack, read_file, unpack, write_file
+from .serialization import SealObjectIO, pack, read_file, unpack, write_file
+
+
+_SEC_LEVELS = {128: sealapi.SEC_LEVEL_TYPE.TC128, 192: sealapi.SEC_LEVEL_TYPE.TC192,
+               256: sealapi.SEC_LEVEL_TYPE.TC256}
+
+
+def new_seal_context(parameters, plain_modulus=None):
+    """A SEAL context for ``parameters`` (and one BFV plaintext prime), checked by SEAL too."""
+    scheme = sealapi.SCHEME_TYPE.BFV if parameters.scheme == "bfv" else sealapi.SCHEME_TYPE.CKKS
+    parms = sealapi.EncryptionParameters(scheme)
+    n = parameters.poly_modulus_degree
+    parms.set_poly_modulus_degree(n)
+    parms.set_coeff_modulus(sealapi.CoeffModulus.Create(n, list(parameters.coeff_mod_bit_sizes)))
+    if plain_modulus is not None:
+        parms.set_plain_modulus(plain_modulus)
+    context = sealapi.SEALContext(parms, True, _SEC_LEVELS[parameters.security])
+    if not context.parameters_set():
+        raise ParameterError(f"SEAL rejected the parameters {parameters!r}: "
+                             f"{context.parameter_error_message()}")
+    return context
 
 
 class SealComponent:
-    """The SEAL objects of one TenSEAL context: one BFV plaintext prime, or the CKKS context.
+    """The SEAL objects of one BFV plaintext prime, or of the CKKS context.
 
     Holds the evaluator, encoder, public-key encryptor, relinearisation keys and, only in a
-    private context, the decryptor.
+    private context, the secret key with its decryptor and symmetric encryptor. Built on
+    TenSEAL's ``sealapi`` bindings of SEAL itself; keys are serialised in SEAL's own format.
     """
 
-    def __init__(self, tenseal_context):
-        self.tenseal = tenseal_context
-        self.seal_context = tenseal_context.seal_context().data
-        self.evaluator = sealapi.Evaluator(self.seal_context)
-        self.encryptor = sealapi.Encryptor(self.seal_context, tenseal_context.public_key().data)
-        self.relin_keys = tenseal_context.relin_keys().data
+    KEYS = ("public_key", "relin_keys", "secret_key")
+
+    def __init__(self, seal_context, public_key, relin_keys, secret_key=None):
+        self.seal_context = seal_context
+        self.public_key, self.relin_keys, self.secret_key = public_key, relin_keys, secret_key
+        self.evaluator = sealapi.Evaluator(seal_context)
+        self.encryptor = sealapi.Encryptor(seal_context, public_key)
         self.decryptor = self.symmetric_encryptor = None
-        if tenseal_context.is_private():
-            secret_key = tenseal_context.secret_key().data
-            self.decryptor = sealapi.Decryptor(self.seal_context, secret_key)
-            # The client encrypts with its secret key: ~35% faster, less noise, same security.
-            self.symmetric_encryptor = sealapi.Encryptor(self.seal_context, secret_key)
-        first = self.seal_context.first_context_data()
+        if secret_key is not None:
+            self.decryptor = sealapi.Decryptor(seal_context, secret_key)
+            # The client encrypts with its secret key: cheaper, less noise, same security.
+            self.symmetric_encryptor = sealapi.Encryptor(seal_context, secret_key)
+        first = seal_context.first_context_data()
         self.coeff_moduli = [m.value() for m in first.parms().coeff_modulus()]
         plain = first.parms().plain_modulus()
         self.plain_modulus = plain.value() if plain.value() else None
-        self.encoder = (sealapi.BatchEncoder(self.seal_context) if self.plain_modulus
-                        else sealapi.CKKSEncoder(self.seal_context))
+        self.encoder = (sealapi.BatchEncoder(seal_context) if self.plain_modulus
+                        else sealapi.CKKSEncoder(seal_context))
         self.cache = {}  # BFV constant plaintexts by value (small integers repeat across weights)
+
+    @classmethod
+    def generate(cls, seal_context):
+        """Fresh keys for ``seal_context``."""
+        keygen = sealapi.KeyGenerator(seal_context)
+        public_key, relin_keys = sealapi.PublicKey(), sealapi.RelinKeys()
+        keygen.create_public_key(public_key)
+        keygen.create_relin_keys(relin_keys)
+        return cls(seal_context, public_key, relin_keys, keygen.secret_key())
+
+    def key_blobs(self, io, save_secret_key):
+        names = self.KEYS if save_secret_key else self.KEYS[:2]
+        return [io.to_bytes(getattr(self, name)) for name in names]
+
+    @classmethod
+    def from_key_blobs(cls, seal_context, io, blobs):
+        kinds = (sealapi.PublicKey, sealapi.RelinKeys, sealapi.SecretKey)
+        keys = [io.load(kind(), seal_context, blob) for kind, blob in zip(kinds, blobs)]
+        return cls(seal_context, *keys)
 
     def encrypt(self, plain, out):
         """Encrypt ``plain`` into ``out``: symmetric with the secret key when held, else public."""
@@ -59,7 +98,9 @@ class Context:
 
     ``Context(parameters)`` generates fresh keys and holds the secret key: it is the client's
     context. :meth:`public` returns a copy without the secret key for the server. BFV with k
-    plaintext primes holds k SEAL contexts (one per CRT prime), each with its own keys.
+    plaintext primes holds k SEAL contexts (one per CRT prime), each with its own keys. Keys
+    are serialised in SEAL's own format (not TenSEAL's protobuf, which crashes when
+    TensorFlow's protobuf was loaded first).
 
     Example:
         >>> params = select_parameters("bfv", depth=1, max_value=2**20)
@@ -75,7 +116,7 @@ class Context:
                             f"select_parameters). Received: {type(parameters).__name__}")
         self.parameters = parameters
         self.key_id = _key_id or uuid.uuid4().hex
-        self.components = _components or [SealComponent(c) for c in _new_tenseal_contexts(parameters)]
+        self.components = _components or [SealComponent.generate(c) for c in _seal_contexts(parameters)]
 
     # ----------------------------------------------------------------- properties
     @property
@@ -115,9 +156,8 @@ class Context:
         """
         if save_secret_key:
             self.require_secret_key("serialise the secret key")
-        blobs = [c.tenseal.serialize(save_public_key=True, save_secret_key=save_secret_key,
-                                     save_galois_keys=False, save_relin_keys=True)
-                 for c in self.components]
+        io = SealObjectIO()
+        blobs = [blob for c in self.components for blob in c.key_blobs(io, save_secret_key)]
         header = {"parameters": self.parameters.to_dict(), "key_id": self.key_id,
                   "has_secret_key": bool(save_secret_key)}
         return pack("context", header, blobs)
@@ -127,14 +167,14 @@ class Context:
         """Rebuild a context from :meth:`serialize` output."""
         header, blobs = unpack(data, "context")
         parameters = Parameters.from_dict(header["parameters"])
-        expected = len(parameters.plain_moduli) if parameters.scheme == "bfv" else 1
-        if len(blobs) != expected:
+        contexts = _seal_contexts(parameters)
+        per_component = 3 if header["has_secret_key"] else 2
+        if len(blobs) != per_component * len(contexts):
             raise SerializationError(
-                f"The context holds {len(blobs)} SEAL contexts; its parameters need {expected}.")
-        try:
-            components = [SealComponent(ts.context_from(blob)) for blob in blobs]
-        except Exception as err:  # TenSEAL raises bare exceptions on bad protobufs
-            raise SerializationError(f"The context's key material is corrupted: {err}") from err
+                f"The context holds {len(blobs)} keys; its parameters need {per_component * len(contexts)}.")
+        io = SealObjectIO()
+        components = [SealComponent.from_key_blobs(context, io, blobs[i * per_component:(i + 1) * per_component])
+                      for i, context in enumerate(contexts)]
         return cls(parameters, _components=components, _key_id=header["key_id"])
 
     def save(self, path, *, save_secret_key=False):
@@ -153,14 +193,8 @@ class Context:
         return f"<Context {p.scheme.upper()} n={p.poly_modulus_degree}{moduli}, {role}>"
 
 
-def _new_tenseal_contexts(parameters):
-    """Generate keys: one TenSEAL context per BFV plaintext prime, or one CKKS context."""
-    n, bits = parameters.poly_modulus_degree, list(parameters.coeff_mod_bit_sizes)
+def _seal_contexts(parameters):
+    """One SEAL context per BFV plaintext prime, or one CKKS context."""
     if parameters.scheme == "bfv":
-        contexts = [ts.context(ts.SCHEME_TYPE.BFV, n, t, bits) for t in parameters.plain_moduli]
-    else:
-        contexts = [ts.context(ts.SCHEME_TYPE.CKKS, n, coeff_mod_bit_sizes=bits)]
-        contexts[0].global_scale = 2.0 ** parameters.scale_bits
-    for context in contexts:
-        context.auto_relin = context.auto_rescale = context.auto_mod_switch = False
-    return contexts
+        return [new_seal_context(parameters, t) for t in parameters.plain_moduli]
+    return [new_seal_context(parameters)]

@@ -1,6 +1,5 @@
 """Test helpers shared by several test files."""
 
-import tempfile
 import numpy as np
 from tenseal import sealapi
 
@@ -33,9 +32,6 @@ def check_encrypted_op(context, via, op, encrypted_args, plain_args, atol=None, 
 
 def secret_key_bytes(context):
     """SEAL's serialisation of each CRT component's secret key."""
-    keys = []
-    for component in context.components:
-        with tempfile.NamedTemporaryFile() as handle:
-            component.tenseal.secret_key().data.save(handle.name)
-            keys.append(open(handle.name, "rb").read())
-    return keys
+    from primitives.serialization import SealObjectIO
+    io = SealObjectIO()
+    return [io.to_bytes(component.secret_key) for component in context.components]

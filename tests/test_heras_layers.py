@@ -17,25 +17,49 @@ def integer_weights(model, rng, low=-3, high=4):
         layer.set_weights([rng.integers(low, high, size=w.shape).astype("float32") for w in layer.get_weights()])
 
 
-def test_bfv_cnn_matches_the_plain_model_exactly(bfv_context, rng):
-    model = Sequential([Input((6, 6, 1)), Conv2D(2, 3, padding="same"), Square(), SumPooling2D(2),
+def test_bfv_cnn_matches_the_discretised_model_exactly(rng):
+    model = Sequential([Input((6, 6, 1)), Conv2D(2, 3, padding="same"), Square(), AveragePooling2D(2),
                         Flatten(), Dropout(0.5), Dense(3), Reshape((3, 1))])
-    integer_weights(model, rng, -1, 2)   # small weights: the test context is n=4096, depth 1
-    x = rng.integers(0, 4, size=(5, 6, 6, 1))
-    encrypted = model.predict(P.encrypt(bfv_context.public(), x, bound=3))
+    x = rng.uniform(0, 1, size=(5, 6, 6, 1))
+    plan = model.prepare_encryption("bfv", calibration=x, input_bits=4, weight_bits=5)
+    client = P.Context(plan.parameters)
+    encrypted = model.predict(model.encrypt_inputs(client.public(), x))
     assert isinstance(encrypted, P.EncryptedTensor)
-    np.testing.assert_array_equal(P.decrypt(bfv_context, encrypted), model.predict(x.astype("float32"), verbose=0))
+    discretised = model.predict_discretized(x)
+    np.testing.assert_array_equal(P.decrypt(client, encrypted), discretised)
+    # the integer model approximates the float one (5-bit weights, 4-bit inputs)
+    float_out = model.predict(x.astype("float32"), verbose=0)
+    np.testing.assert_allclose(np.asarray(discretised, dtype=float) / plan.output_scale, float_out,
+                               atol=0.1 * np.abs(float_out).max())
+
+
+def test_bfv_hand_set_integer_weights_run_exactly(bfv_context, rng):
+    model = Sequential([Input((4,)), Dense(3), Square(), Dense(2)])
+    integer_weights(model, rng, -1, 2)   # small weights: the test context is n=4096, depth 1
+    for layer in (model.layers[0], model.layers[2]):
+        layer.set_encryption_weights(kernel=np.asarray(layer.kernel).astype(int), bias=np.asarray(layer.bias).astype(int))
+    x = rng.integers(0, 4, size=(5, 4))
+    out = P.decrypt(bfv_context, model.encrypted_forward(P.encrypt(bfv_context.public(), x, bound=3)))
+    np.testing.assert_array_equal(out, model.predict(x.astype("float32"), verbose=0))
+
+
+def test_encrypted_methods_name_the_step_to_run_first(bfv_context):
+    model = Sequential([Input((3,)), Dense(2)])
+    with pytest.raises(RuntimeError, match="prepare_encryption"):
+        model.predict(P.encrypt(bfv_context, np.ones((1, 3), dtype=int)))
+    with pytest.raises(RuntimeError, match="prepare_encryption"):
+        model.evaluate(np.ones((1, 3)), np.zeros(1), encrypted=True)
 
 
 def test_ckks_model_matches_within_tolerance(ckks_context, rng):
     """Three levels: dense, square, dense (sum pooling costs none); then a degree-2 Poly (two)."""
     model = Sequential([Input((4, 4, 2)), SumPooling2D(2), Flatten(), Dense(6), Square(), Dense(3)])
     x = rng.uniform(0, 1, size=(7, 4, 4, 2))
-    out = P.decrypt(ckks_context, model.predict(P.encrypt(ckks_context, x)))
+    out = P.decrypt(ckks_context, model.encrypted_forward(P.encrypt(ckks_context, x)))
     np.testing.assert_allclose(out, model.predict(x, verbose=0), atol=1e-3)
     poly = Sequential([Input((3,)), Poly([0.1, 0.5, 0.25])])
     v = rng.uniform(-2, 2, size=(5, 3))
-    np.testing.assert_allclose(P.decrypt(ckks_context, poly.predict(P.encrypt(ckks_context, v))),
+    np.testing.assert_allclose(P.decrypt(ckks_context, poly.encrypted_forward(P.encrypt(ckks_context, v))),
                                poly.predict(v, verbose=0), atol=1e-3)
 
 
@@ -44,7 +68,7 @@ def test_batch_normalization_and_activation_layers_encrypted(ckks_context, rng):
     model.layers[1].set_weights([rng.uniform(0.5, 2, 2), rng.uniform(-1, 1, 2), rng.uniform(-1, 1, 2),
                                  rng.uniform(0.5, 2, 2)])
     x = rng.uniform(-1, 1, size=(4, 4, 4, 2))
-    out = P.decrypt(ckks_context, model.predict(P.encrypt(ckks_context, x)))
+    out = P.decrypt(ckks_context, model.encrypted_forward(P.encrypt(ckks_context, x)))
     np.testing.assert_allclose(out, model.predict(x, verbose=0), atol=1e-3)
 
 
@@ -73,19 +97,19 @@ def test_layers_without_encrypted_form_are_refused(bfv_context, layers, message)
     model = Sequential([Input((3,))] + layers)
     x = P.encrypt(bfv_context, np.ones((2, 3), dtype=int))
     with pytest.raises(NotImplementedError, match=message):
-        model.predict(x)
+        model.encrypted_forward(x)
 
 
 def test_max_pooling_is_refused_with_the_alternative(bfv_context):
     model = Sequential([Input((4, 4, 1)), keras.layers.MaxPooling2D(2)])
     with pytest.raises(NotImplementedError, match="AveragePooling2D or SumPooling2D"):
-        model.predict(P.encrypt(bfv_context, np.ones((1, 4, 4, 1), dtype=int)))
+        model.encrypted_forward(P.encrypt(bfv_context, np.ones((1, 4, 4, 1), dtype=int)))
 
 
 def test_encrypted_input_shape_is_checked(bfv_context):
     model = Sequential([Input((3,)), Dense(2)])
     with pytest.raises(P.ShapeError, match=r"per-sample shape \(3,\)"):
-        model.predict(P.encrypt(bfv_context, np.ones((2, 4), dtype=int)))
+        model.encrypted_forward(P.encrypt(bfv_context, np.ones((2, 4), dtype=int)))
 
 
 def test_configs_and_saving_round_trip(tmp_path, rng):

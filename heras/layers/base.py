@@ -40,12 +40,22 @@ class EncryptableLayer:
         self._encryption_weights = {name: np.asarray(value) for name, value in weights.items()}
 
     def weight_for(self, name, x):
-        """The weight called ``name`` in the form ``x`` needs: numpy for ciphertexts, else the variable."""
+        """The weight called ``name`` in the form ``x`` needs.
+
+        TensorFlow inputs (training, Keras predict) get the trained variable; ciphertexts, numpy
+        arrays and bounds get the prepared (e.g. integer) weights when set, else the variable's
+        values as numpy.
+        """
         variable = getattr(self, name)
-        if variable is None or not P.is_encrypted(x):
+        if variable is None or is_framework(x):
             return variable
         override = getattr(self, "_encryption_weights", {}).get(name)
         return override if override is not None else np.asarray(variable)
+
+
+def is_framework(x):
+    """True for TensorFlow/Keras tensors: the training path."""
+    return P.ops.is_framework_tensor(x)
 
 
 def feature_count(input_shape):

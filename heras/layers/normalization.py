@@ -4,7 +4,7 @@ import keras
 import numpy as np
 
 import primitives as P
-from .base import EncryptableLayer
+from .base import EncryptableLayer, is_framework
 
 
 @keras.saving.register_keras_serializable(package="heras")
@@ -18,7 +18,7 @@ class BatchNormalization(EncryptableLayer, keras.layers.BatchNormalization):
     ckks_depth = 1
 
     def call(self, inputs, training=False):
-        if not P.is_encrypted(inputs):
+        if is_framework(inputs):
             return super().call(inputs, training=training)
         scale, shift = self.affine()
         return P.add(P.multiply(inputs, scale), shift)

@@ -5,7 +5,7 @@ import numpy as np
 
 import primitives as P
 from ..activations import DEFAULT_POLY
-from .base import EncryptableLayer, feature_count
+from .base import EncryptableLayer, feature_count, is_framework
 
 
 @keras.saving.register_keras_serializable(package="heras")
@@ -52,8 +52,8 @@ class Poly(EncryptableLayer, keras.layers.Layer):
 
     def call(self, inputs):
         coefficients = self.weight_for("coefficients", inputs)
-        if P.is_encrypted(inputs) or isinstance(inputs, np.ndarray):
-            return P.polynomial(inputs, [c for c in np.asarray(coefficients).tolist()])
+        if not is_framework(inputs):
+            return P.polynomial(inputs, np.asarray(coefficients).tolist())
         result = keras.ops.zeros_like(inputs) + coefficients[-1]
         for k in range(len(self.initial_coefficients) - 2, -1, -1):  # Horner, differentiable
             result = result * inputs + coefficients[k]

@@ -3,7 +3,7 @@
 import keras
 
 import primitives as P
-from .base import EncryptableLayer
+from .base import EncryptableLayer, is_framework
 
 
 @keras.saving.register_keras_serializable(package="heras")
@@ -14,8 +14,12 @@ class AveragePooling2D(EncryptableLayer, keras.layers.AveragePooling2D):
     """
 
     ckks_depth = 1
+    #: Set by BFV preparation: off the training path, sum instead (the area joins the scale).
+    as_sum_pooling = False
 
     def call(self, inputs):
+        if self.as_sum_pooling and not is_framework(inputs):
+            return P.sum_pool2d(inputs, self.pool_size, self.strides, self.padding)
         return P.avg_pool2d(inputs, self.pool_size, self.strides, self.padding)
 
 

@@ -1,9 +1,13 @@
 """Sequential: a Keras Sequential model that also predicts on encrypted tensors."""
 
+import time
+
 import keras
+import numpy as np
 
 import primitives as P
 from .costs import check_encryptable, encryption_costs, format_costs
+from .preparation import prepare
 
 
 @keras.saving.register_keras_serializable(package="heras")
@@ -19,14 +23,97 @@ class Sequential(keras.Sequential):
         >>> model.compile("adam", "sparse_categorical_crossentropy", ["accuracy"])
     """
 
+    encryption_plan = None
+
+    # ----------------------------------------------------------------- preparation
+    def prepare_encryption(self, scheme="bfv", security=128, calibration=None, input_bits=8,
+                           weight_bits=8, precision_bits=20, batch_size=None):
+        """Compute the encryption plan after ``fit``: discretise (BFV) or plan levels (CKKS),
+        prove value bounds, and select parameters. Returns and stores the plan.
+
+        Args:
+            scheme: "bfv" (exact integers, CRT) or "ckks" (approximate reals).
+            security: 128, 192 or 256 bits.
+            calibration: sample inputs: their range sets the input quantisation (default [0, 1]).
+            input_bits, weight_bits: BFV quantisation of inputs and weights.
+            precision_bits: CKKS precision asked of the parameters.
+            batch_size: samples per encrypted batch (noted with the parameters).
+        """
+        self.encryption_plan = prepare(self, scheme, security, calibration, input_bits, weight_bits,
+                                       precision_bits, batch_size)
+        return self.encryption_plan
+
+    def _require_plan(self, action):
+        if self.encryption_plan is None:
+            raise RuntimeError(f"Cannot {action} before preparation: call "
+                               "model.prepare_encryption(scheme=..., calibration=x_train) after fit.")
+        return self.encryption_plan
+
+    def encrypt_inputs(self, context, x):
+        """Client: quantise (BFV) and encrypt inputs of shape (batch, *input_shape)."""
+        plan = self._require_plan("encrypt inputs")
+        return P.encrypt(context, plan.quantize(x), bound=plan.input_bound)
+
+    def decrypt_outputs(self, context, encrypted):
+        """Client: decrypt and undo the output scale; returns float logits."""
+        plan = self._require_plan("decrypt outputs")
+        return np.asarray(P.decrypt(context, encrypted), dtype=np.float64) / plan.output_scale
+
+    def predict_discretized(self, x):
+        """The exact plaintext oracle of the prepared model (integers for BFV), unscaled."""
+        plan = self._require_plan("run the discretised model")
+        out = plan.quantize(x)
+        for layer in self.layers:
+            out = layer.call(out)
+        return out
+
+    # ----------------------------------------------------------------- inference
     def predict(self, x, *args, **kwargs):
         """Keras' predict for arrays; layer-by-layer encrypted inference for an EncryptedTensor."""
         if P.is_encrypted(x):
+            self._require_plan("predict on encrypted inputs")
             return self.encrypted_forward(x)
         return super().predict(x, *args, **kwargs)
 
+    def evaluate(self, x=None, y=None, *args, encrypted=False, context=None, **kwargs):
+        """Keras' evaluate; with ``encrypted=True``, encrypt, run, decrypt and report.
+
+        Returns (encrypted): a dict with accuracy, samples, latency_s (server forward),
+        throughput_per_hour, encrypt_s, decrypt_s and agreement with the discretised (BFV)
+        or float (CKKS) model.
+        """
+        if not encrypted:
+            return super().evaluate(x, y, *args, **kwargs)
+        plan = self._require_plan("evaluate encrypted")
+        client = context or P.Context(plan.parameters)
+        server = client.public()
+        start = time.perf_counter()
+        query = self.encrypt_inputs(server, x)
+        encrypt_s, start = time.perf_counter() - start, time.perf_counter()
+        answer = self.encrypted_forward(query)
+        latency_s, start = time.perf_counter() - start, time.perf_counter()
+        logits = self.decrypt_outputs(client, answer)
+        decrypt_s = time.perf_counter() - start
+        if plan.scheme == "bfv":
+            reference = np.asarray(self.predict_discretized(x), dtype=np.float64) / plan.output_scale
+            exact = bool(np.array_equal(np.rint(logits * plan.output_scale), np.asarray(self.predict_discretized(x), dtype=np.float64)))
+        else:
+            reference, exact = super().predict(np.asarray(x), verbose=0), None
+        predictions = logits.argmax(axis=-1)
+        samples = len(predictions)
+        return {"accuracy": float(np.mean(predictions == np.asarray(y).reshape(-1))), "samples": samples,
+                "latency_s": latency_s, "throughput_per_hour": samples / latency_s * 3600,
+                "encrypt_s": encrypt_s, "decrypt_s": decrypt_s,
+                "agreement": float(np.mean(predictions == reference.argmax(axis=-1))), "exact": exact,
+                "parameters": repr(plan.parameters)}
+
     def encrypted_forward(self, x):
-        """Run every layer's ``call`` on the encrypted tensor ``x`` (public material only)."""
+        """Run every layer's ``call`` on the encrypted tensor ``x`` (public material only).
+
+        The low-level step behind ``predict``: it uses the weights as they are (the prepared
+        ones after ``prepare_encryption``), so call it directly only for weights already in
+        encryptable form, e.g. hand-set integers.
+        """
         check_encryptable(self.layers)
         expected = tuple(self.inputs[0].shape[1:]) if self.inputs else None
         if expected is not None and tuple(x.shape) != expected:

@@ -1,0 +1,148 @@
+"""Prepare a trained model for encrypted inference: discretise for BFV, plan levels for CKKS.
+
+BFV computes on integers, so every layer's weights become integers at a chosen scale:
+inputs x -> round(x * input_scale); a linear layer with weights W -> round(W * s_w) where s_w
+maps max|W| to 2^(weight_bits-1) - 1, its bias -> round(b * scale_in * s_w); a square squares
+the running scale; sum pooling keeps it; average pooling becomes sum pooling (scale times the
+window area). The integer model is the exact oracle: BFV decrypts to its outputs bit for bit.
+Running the layers on a :class:`~primitives.BoundTensor` proves the largest |value| of every
+intermediate, which sizes the CRT plaintext modulus.
+
+CKKS keeps real weights; the plan counts rescaling levels and proves a bound on every value
+(integer bits) before selecting parameters.
+"""
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+import primitives as P
+from ..layers.base import EncryptableLayer
+from .costs import check_encryptable
+
+SCHEMES = ("bfv", "ckks")
+
+
+@dataclass
+class EncryptionPlan:
+    """What a prepared model needs to run encrypted, and the parameters chosen for it."""
+
+    scheme: str
+    parameters: P.Parameters
+    input_scale: float
+    input_bound: float
+    output_scale: float
+    depth: int
+    max_value: float
+    layer_scales: list = field(default_factory=list)
+
+    def quantize(self, x):
+        """BFV: inputs as the integers the encrypted model expects; CKKS: inputs unchanged."""
+        x = np.asarray(x, dtype=np.float64)
+        if self.scheme == "ckks":
+            return np.clip(x, -self.input_bound, self.input_bound)
+        return np.clip(np.rint(x * self.input_scale), -self.input_bound, self.input_bound).astype(np.int64)
+
+    def __str__(self):
+        head = (f"{self.scheme.upper()} plan: depth {self.depth}, proven max |value| "
+                f"{self.max_value:.4g} (~2^{math.log2(max(self.max_value, 1)):.1f})")
+        if self.scheme == "bfv":
+            head += f", input scale {self.input_scale:g}, output scale {self.output_scale:.4g}"
+        return head + "\n" + str(self.parameters)
+
+
+def prepare(model, scheme, security=128, calibration=None, input_bits=8, weight_bits=8,
+            precision_bits=20, batch_size=None):
+    """Build the :class:`EncryptionPlan` of ``model``; see the module docstring."""
+    if scheme not in SCHEMES:
+        raise ValueError(f"Expected `scheme` to be one of {list(SCHEMES)}. Received: scheme={scheme!r}")
+    if not model.built or not model.inputs:
+        raise RuntimeError("The model has no weights yet: build and fit it (model.fit(...)) before "
+                           "prepare_encryption.")
+    check_encryptable(model.layers)
+    input_shape = tuple(model.inputs[0].shape[1:])
+    input_max, signed = _input_range(calibration)
+    if scheme == "bfv":
+        return _prepare_bfv(model, input_shape, input_max, signed, security, input_bits, weight_bits, batch_size)
+    return _prepare_ckks(model, input_shape, input_max, security, precision_bits, batch_size)
+
+
+def _input_range(calibration):
+    if calibration is None:
+        return 1.0, False
+    data = np.asarray(calibration, dtype=np.float64)
+    if data.size == 0 or not np.all(np.isfinite(data)):
+        raise ValueError("Expected `calibration` to be a non-empty array of finite inputs.")
+    return max(float(np.max(np.abs(data))), 1e-12), bool(np.min(data) < 0)
+
+
+def _prepare_bfv(model, input_shape, input_max, signed, security, input_bits, weight_bits, batch_size):
+    levels = 2 ** (input_bits - 1) - 1 if signed else 2 ** input_bits - 1
+    input_scale = levels / input_max
+    scale, scales, linear_l1 = input_scale, [], 1
+    for layer in model.layers:
+        scale, l1 = _discretise(layer, scale, weight_bits)
+        linear_l1 = max(linear_l1, l1)
+        scales.append(scale)
+    max_value, depth = _prove_bound(model, input_shape, levels), _depth(model, "bfv_depth")
+    params = P.select_parameters("bfv", security=security, depth=depth, max_value=max(int(max_value), 1),
+                                 linear_bits=math.log2(linear_l1), batch_size=batch_size)
+    return EncryptionPlan("bfv", params, input_scale, levels, scale, depth, max_value, scales)
+
+
+def _discretise(layer, scale, weight_bits):
+    """Set integer weights on ``layer``; return (scale after it, largest l1-norm of a weight row)."""
+    name = layer.__class__.__name__
+    activation = getattr(layer, "heras_activation", None)
+    if name in ("Dense", "Conv2D"):
+        kernel = np.asarray(layer.kernel, dtype=np.float64)
+        weight_scale = (2 ** (weight_bits - 1) - 1) / max(float(np.max(np.abs(kernel))), 1e-12)
+        integer_kernel = np.rint(kernel * weight_scale).astype(np.int64)
+        weights = {"kernel": integer_kernel}
+        if layer.use_bias:
+            weights["bias"] = np.rint(np.asarray(layer.bias, dtype=np.float64) * scale * weight_scale).astype(np.int64)
+        layer.set_encryption_weights(**weights)
+        l1 = int(np.abs(integer_kernel).reshape(-1, integer_kernel.shape[-1]).sum(axis=0).max())
+        scale *= weight_scale
+        if activation is not None and activation.name == "square":
+            scale *= scale
+        elif activation is not None and activation.name != "linear":
+            raise NotImplementedError(f"BFV discretisation supports square activations; {layer.name} uses "
+                                      f"{activation.name!r}. Use Square, or the CKKS scheme for Poly.")
+        return scale, l1
+    if name == "Square" or (name == "Activation" and activation.name == "square"):
+        return scale * scale, 1
+    if name == "AveragePooling2D":
+        layer.as_sum_pooling = True  # BFV cannot divide: sum, and carry the area in the scale
+        return scale * layer.pool_size[0] * layer.pool_size[1], 1
+    if name in ("Flatten", "Reshape", "Dropout", "SumPooling2D") or (name == "Activation" and activation.name == "linear"):
+        return scale, 1
+    raise NotImplementedError(f"BFV discretisation does not support {name} ({layer.name}) yet; use "
+                              "Dense, Conv2D, Square, pooling, Flatten, Reshape and Dropout, or CKKS.")
+
+
+def _prove_bound(model, input_shape, input_bound):
+    """Largest |value| of any intermediate, proven by running the layers on bounds."""
+    x, worst = P.BoundTensor(input_bound, shape=input_shape), input_bound
+    for layer in model.layers:
+        x = layer.call(x)
+        worst = max(worst, x.max)
+    return worst
+
+
+def _depth(model, kind):
+    return sum(getattr(layer, kind) for layer in model.layers if isinstance(layer, EncryptableLayer))
+
+
+def _prepare_ckks(model, input_shape, input_max, security, precision_bits, batch_size):
+    for layer in model.layers:
+        if getattr(layer, "as_sum_pooling", False):
+            layer.as_sum_pooling = False
+        if hasattr(layer, "_encryption_weights"):
+            del layer._encryption_weights  # CKKS runs the trained real weights
+    max_value, depth = float(_prove_bound(model, input_shape, input_max)), _depth(model, "ckks_depth")
+    integer_bits = max(1, math.ceil(math.log2(max(max_value, 1.0))) + 1)
+    params = P.select_parameters("ckks", security=security, depth=depth, precision_bits=precision_bits,
+                                 integer_bits=integer_bits, batch_size=batch_size)
+    return EncryptionPlan("ckks", params, 1.0, input_max, 1.0, depth, max_value)

@@ -42,3 +42,18 @@ def test_server_process_computes_on_public_material_only(bfv_context, tmp_path, 
         data = path.read_bytes()
         assert not any(key in data for key in keys), f"{path.name} holds a secret key"
     assert not Context.load(tmp_path / "public.ctx").has_secret_key
+
+
+def test_contexts_serialise_when_tensorflow_was_imported_first():
+    """TenSEAL's protobuf serialisation segfaults after TensorFlow loads its protobuf; sealion
+    serialises keys in SEAL's own format, so import order does not matter."""
+    script = textwrap.dedent("""
+        import keras  # noqa: F401  (TensorFlow first)
+        import primitives as P
+        client = P.Context(P.select_parameters("bfv", depth=1, max_value=2 ** 20, trial=False))
+        server = client.public()
+        assert not server.has_secret_key
+        print("ok")
+    """)
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0 and run.stdout.strip().endswith("ok"), run.stderr[-2000:]

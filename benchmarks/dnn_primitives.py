@@ -36,6 +36,24 @@ def network(x, w1, w2, b1, b2):
     return P.matmul(P.square(P.matmul(x, w1, b1)), w2, b2)
 
 
+def encrypted_run(params, x, bound, weights, phases):
+    """Keys, encryption under the public context, the server forward layer by layer, decryption.
+
+    Returns (decrypted outputs, BFV noise budget left in bits, server forward seconds).
+    """
+    w1, w2, b1, b2 = weights
+    client = timed(phases, "keygen", lambda: P.Context(params))
+    server = client.public()
+    enc = timed(phases, "encrypt", lambda: P.encrypt(server, x, bound=bound))
+    start = time.perf_counter()
+    h = timed(phases, "dense 784->hidden", lambda: P.matmul(enc, w1, b1))
+    h = timed(phases, "square", lambda: P.square(h))
+    out = timed(phases, "dense hidden->10", lambda: P.matmul(h, w2, b2))
+    forward = time.perf_counter() - start
+    decrypted = timed(phases, "decrypt", lambda: P.decrypt(client, out))
+    return decrypted, out.noise_budget(client) if params.scheme == "bfv" else None, forward
+
+
 def worst_case_bound(input_bound, w1, w2, b1, b2):
     """Largest |value| any intermediate can take (what a discretised model proves)."""
     hidden = np.abs(w1).astype(object).T.dot(np.full(w1.shape[0], input_bound, dtype=object)) + np.abs(b1).astype(object)
@@ -53,22 +71,13 @@ def run_bfv(batch, hidden, rng):
     phases = {}
     params = timed(phases, "select_parameters", lambda: P.select_parameters(
         "bfv", depth=1, max_value=max_value, linear_bits=linear_bits, batch_size=batch))
-    client = timed(phases, "keygen", lambda: P.Context(params))
-    server = client.public()
-    enc = timed(phases, "encrypt", lambda: P.encrypt(client, x, bound=15))
-    start = time.perf_counter()
-    h = timed(phases, "dense 784->hidden", lambda: P.matmul(enc, w1, b1))
-    h = timed(phases, "square", lambda: P.square(h))
-    out = timed(phases, "dense hidden->10", lambda: P.matmul(h, w2, b2))
-    forward = time.perf_counter() - start
-    decrypted = timed(phases, "decrypt", lambda: P.decrypt(client, out))
+    decrypted, budget, forward = encrypted_run(params, x, 15, (w1, w2, b1, b2), phases)
     expected = network(x.astype(object), w1, w2, b1, b2)
     exact = bool(np.array_equal(decrypted.astype(object), expected))
     return {"scheme": "bfv", "batch": batch, "hidden": hidden, "parameters": repr(params),
             "poly_modulus_degree": params.poly_modulus_degree, "plain_moduli": list(params.plain_moduli),
-            "max_value": max_value, "exact": exact, "noise_budget_left": out.noise_budget(),
-            "server_forward_s": forward, "phases_s": phases, "public_context": repr(server),
-            "peak_memory_mb": peak_memory_mb()}
+            "max_value": max_value, "exact": exact, "noise_budget_left": budget,
+            "server_forward_s": forward, "phases_s": phases, "peak_memory_mb": peak_memory_mb()}
 
 
 def run_ckks(batch, hidden, rng):
@@ -79,14 +88,7 @@ def run_ckks(batch, hidden, rng):
     phases = {}
     params = timed(phases, "select_parameters", lambda: P.select_parameters(
         "ckks", depth=3, precision_bits=20, integer_bits=math.ceil(math.log2(bound)) + 1, batch_size=batch))
-    client = timed(phases, "keygen", lambda: P.Context(params))
-    enc = timed(phases, "encrypt", lambda: P.encrypt(client, x, bound=1.0))
-    start = time.perf_counter()
-    h = timed(phases, "dense 784->hidden", lambda: P.matmul(enc, w1, b1))
-    h = timed(phases, "square", lambda: P.square(h))
-    out = timed(phases, "dense hidden->10", lambda: P.matmul(h, w2, b2))
-    forward = time.perf_counter() - start
-    decrypted = timed(phases, "decrypt", lambda: P.decrypt(client, out))
+    decrypted, _, forward = encrypted_run(params, x, 1.0, (w1, w2, b1, b2), phases)
     expected = network(x, w1, w2, b1, b2)
     error = float(np.max(np.abs(decrypted - expected)))
     agreement = float(np.mean(decrypted.argmax(axis=1) == expected.argmax(axis=1)))

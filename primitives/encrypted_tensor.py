@@ -89,13 +89,21 @@ class EncryptedTensor:
         fresh = [fresh_budget_bits(params.poly_modulus_degree, data_bits, t) for t in params.plain_moduli]
         return float(np.min(np.asarray(fresh) - noise_used_bits))
 
-    def noise_budget(self):
-        """BFV: the true smallest noise budget in bits, measured with the secret key (client only)."""
-        self.context.require_secret_key("measure the noise budget")
+    def noise_budget(self, context=None):
+        """BFV: the true smallest noise budget in bits, measured with the secret key.
+
+        Args:
+            context: the client's private context (default: the tensor's own context), so a
+                client can measure a result computed under a public context.
+        """
+        context = context or self.context
+        context.require_secret_key("measure the noise budget")
+        if context.key_id != self.context.key_id:
+            raise SchemeError("This tensor was encrypted under other keys than the given context's.")
         if self.scheme != "bfv":
             raise SchemeError("Noise budgets are a BFV notion; CKKS tracks levels (levels_left).")
         return min(comp.decryptor.invariant_noise_budget(ct)
-                   for comp, block in zip(self.context.components, self.data) for ct in block.ravel())
+                   for comp, block in zip(context.components, self.data) for ct in block.ravel())
 
     def check_same_keys(self, other):
         """Raise SchemeError unless ``other`` was encrypted under the same keys."""

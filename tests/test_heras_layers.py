@@ -31,6 +31,9 @@ def test_bfv_cnn_matches_the_discretised_model_exactly(rng):
     float_out = model.predict(x.astype("float32"), verbose=0)
     np.testing.assert_allclose(np.asarray(discretised, dtype=float) / plan.output_scale, float_out,
                                atol=0.1 * np.abs(float_out).max())
+    lines = []
+    model.summary(print_fn=lambda line, *args, **kwargs: lines.append(line))
+    assert any("BFV plan: depth 1" in line for line in lines)   # the summary shows the plan
 
 
 def test_bfv_hand_set_integer_weights_run_exactly(bfv_context, rng):

@@ -132,6 +132,8 @@ class Sequential(keras.Sequential):
         super().summary(*args, **kwargs)
         print_fn = kwargs.get("print_fn") or print
         print_fn(format_costs(self.encryption_costs()))
+        if self.encryption_plan is not None:
+            print_fn(str(self.encryption_plan))
 
     def __repr__(self):
         return f"<heras Sequential of [{', '.join(layer.__class__.__name__ for layer in self.layers)}]>"

@@ -101,7 +101,7 @@ def _discretise(layer, scale, weight_bits):
         integer_kernel = np.rint(kernel * weight_scale).astype(np.int64)
         weights = {"kernel": integer_kernel}
         if layer.use_bias:
-            weights["bias"] = np.rint(np.asarray(layer.bias, dtype=np.float64) * scale * weight_scale).astype(np.int64)
+            weights["bias"] = _integers(np.asarray(layer.bias, dtype=np.float64) * scale * weight_scale)
         layer.set_encryption_weights(**weights)
         l1 = int(np.abs(integer_kernel).reshape(-1, integer_kernel.shape[-1]).sum(axis=0).max())
         scale *= weight_scale
@@ -120,6 +120,14 @@ def _discretise(layer, scale, weight_bits):
         return scale, 1
     raise NotImplementedError(f"BFV discretisation does not support {name} ({layer.name}) yet; use "
                               "Dense, Conv2D, Square, pooling, Flatten, Reshape and Dropout, or CKKS.")
+
+
+def _integers(values):
+    """Round to exact integers: int64 when they fit, Python ints beyond (deep models' biases)."""
+    rounded = np.rint(values)
+    if np.all(np.abs(rounded) < 2.0 ** 62):
+        return rounded.astype(np.int64)
+    return np.array([int(v) for v in rounded.ravel()], dtype=object).reshape(rounded.shape)
 
 
 def _prove_bound(model, input_shape, input_bound):

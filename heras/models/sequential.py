@@ -63,6 +63,8 @@ class Sequential(keras.Sequential):
         """The exact plaintext oracle of the prepared model (integers for BFV), unscaled."""
         plan = self._require_plan("run the discretised model")
         out = plan.quantize(x)
+        if plan.scheme == "bfv" and plan.max_value >= 2 ** 62:
+            out = out.astype(object)  # exact Python ints: int64 would overflow silently
         for layer in self.layers:
             out = layer.call(out)
         return out

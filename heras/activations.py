@@ -28,7 +28,12 @@ class HerasActivation:
         return 0
 
     def depth(self):
+        """Ciphertext multiplications on the path (BFV depth)."""
         return 0
+
+    def ckks_depth(self):
+        """Rescalings on the path (CKKS depth)."""
+        return self.depth()
 
     def serialize(self):
         return self.name
@@ -70,6 +75,9 @@ class Poly(HerasActivation):
     def depth(self):
         degree = len(self.coefficients) - 1
         return math.ceil(math.log2(degree)) if degree > 1 else 0
+
+    def ckks_depth(self):
+        return self.depth() + 1  # the coefficients multiply at a scale: one more rescaling
 
     def serialize(self):
         return {"poly": list(self.coefficients)} if self.coefficients != DEFAULT_POLY else "poly"
@@ -124,3 +132,7 @@ def multiplications(activation):
 
 def bfv_depth(activation):
     return activation.depth()
+
+
+def ckks_depth(activation):
+    return activation.ckks_depth()

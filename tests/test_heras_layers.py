@@ -163,3 +163,10 @@ def test_discretised_oracle_is_exact_beyond_int64(rng):
     assert out.dtype == object
     client = P.Context(plan.parameters)
     np.testing.assert_array_equal(P.decrypt(client, model.predict(model.encrypt_inputs(client.public(), x))).astype(object), out)
+
+
+def test_activation_inside_dense_counts_its_levels():
+    model = Sequential([Input((8,)), Dense(4, activation="square"), Dense(3, activation="poly"), Activation("poly")])
+    rows = model.encryption_costs()
+    assert [r["ckks_depth"] for r in rows] == [2, 2 + 1 + 2, 5 + 2]
+    assert [r["bfv_depth"] for r in rows] == [1, 2, 3]

@@ -12,8 +12,6 @@ from .base import EncryptableLayer
 class Conv2D(EncryptableLayer, keras.layers.Conv2D):
     """``keras.layers.Conv2D`` (channels last, no dilation or groups) that also runs on ciphertexts."""
 
-    ckks_depth = 1
-
     def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid", activation=None, **kwargs):
         for unsupported in ("dilation_rate", "groups"):
             if any(v != 1 for v in np.atleast_1d(kwargs.get(unsupported, 1))):
@@ -32,6 +30,10 @@ class Conv2D(EncryptableLayer, keras.layers.Conv2D):
     @property
     def bfv_depth(self):
         return activation_lookup.bfv_depth(self.heras_activation)
+
+    @property
+    def ckks_depth(self):
+        return 1 + activation_lookup.ckks_depth(self.heras_activation)  # the product, then the activation
 
     def activations(self, input_shape):
         out = self.compute_output_shape(input_shape)

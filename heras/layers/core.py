@@ -15,8 +15,6 @@ class Dense(EncryptableLayer, keras.layers.Dense):
     any Keras activation for plaintext-only models). On CKKS the product uses one level.
     """
 
-    ckks_depth = 1
-
     def __init__(self, units, activation=None, **kwargs):
         super().__init__(units, activation=None, **kwargs)
         self.heras_activation = activation_lookup.get(activation)
@@ -31,6 +29,10 @@ class Dense(EncryptableLayer, keras.layers.Dense):
     @property
     def bfv_depth(self):
         return activation_lookup.bfv_depth(self.heras_activation)
+
+    @property
+    def ckks_depth(self):
+        return 1 + activation_lookup.ckks_depth(self.heras_activation)  # the product, then the activation
 
     def get_config(self):
         config = super().get_config()
@@ -91,7 +93,7 @@ class Activation(EncryptableLayer, keras.layers.Layer):
 
     @property
     def ckks_depth(self):
-        return activation_lookup.bfv_depth(self.heras_activation)
+        return activation_lookup.ckks_depth(self.heras_activation)
 
     def get_config(self):
         return {**super().get_config(), "activation": activation_lookup.serialize(self.heras_activation)}

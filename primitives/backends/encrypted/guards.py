@@ -64,14 +64,13 @@ def check_ckks_capacity(x):
     """Refuse a CKKS tensor whose bound times scale nears its remaining coefficient modulus."""
     if x.scheme != "ckks" or x.size == 0:
         return
-    component = x.context.components[0]
+    ct = x.data.ravel()[0]  # every ciphertext of a tensor shares level and (nearly) scale
     worst = max_abs(x.bound)
-    for ct in x.data.ravel():
-        data = component.seal_context.get_context_data(ct.parms_id())
-        modulus_bits = data.total_coeff_modulus_bit_count()
-        if worst > 0 and math.log2(worst) + math.log2(ct.scale) + 2 > modulus_bits:
-            raise OverflowRiskError(
-                f"CKKS values up to {worst:.4g} at scale 2^{math.log2(ct.scale):.1f} need more than "
-                f"the {modulus_bits} bits of modulus left; they would wrap around. Select parameters "
-                "with more integer_bits, or scale the inputs down.")
-        return  # every ciphertext of a tensor shares level and (nearly) scale
+    data = x.context.components[0].seal_context.get_context_data(ct.parms_id())
+    modulus_bits = data.total_coeff_modulus_bit_count()
+    # |value| * scale must stay below q / 2, and q >= 2^(modulus_bits - 1)
+    if worst > 0 and math.log2(worst) + math.log2(ct.scale) + 2 > modulus_bits:
+        raise OverflowRiskError(
+            f"CKKS values up to {worst:.4g} at scale 2^{math.log2(ct.scale):.1f} need more than "
+            f"the {modulus_bits} bits of modulus left; they would wrap around. Select parameters "
+            "with more integer_bits, or scale the inputs down.")

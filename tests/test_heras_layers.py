@@ -163,6 +163,9 @@ def test_discretised_oracle_is_exact_beyond_int64(rng):
     assert out.dtype == object
     client = P.Context(plan.parameters)
     np.testing.assert_array_equal(P.decrypt(client, model.predict(model.encrypt_inputs(client.public(), x))).astype(object), out)
+    report = model.evaluate(x, np.argmax(np.asarray(out, dtype=float), axis=1), encrypted=True, context=client)
+    assert report["exact"] is True and report["agreement"] == 1.0 and report["accuracy"] == 1.0
+    assert report["samples"] == 3 and report["latency_s"] > 0 and report["throughput_per_hour"] > 0
 
 
 def test_activation_inside_dense_counts_its_levels():

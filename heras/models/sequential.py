@@ -94,11 +94,13 @@ class Sequential(keras.Sequential):
         encrypt_s, start = time.perf_counter() - start, time.perf_counter()
         answer = self.encrypted_forward(query)
         latency_s, start = time.perf_counter() - start, time.perf_counter()
-        logits = self.decrypt_outputs(client, answer)
+        raw = P.decrypt(client, answer)
         decrypt_s = time.perf_counter() - start
+        logits = np.asarray(raw, dtype=np.float64) / plan.output_scale
         if plan.scheme == "bfv":
-            reference = np.asarray(self.predict_discretized(x), dtype=np.float64) / plan.output_scale
-            exact = bool(np.array_equal(np.rint(logits * plan.output_scale), np.asarray(self.predict_discretized(x), dtype=np.float64)))
+            discretised = np.asarray(self.predict_discretized(x))
+            exact = bool(np.array_equal(raw.astype(object), discretised.astype(object)))  # bit for bit
+            reference = np.asarray(discretised, dtype=np.float64)
         else:
             reference, exact = super().predict(np.asarray(x), verbose=0), None
         predictions = logits.argmax(axis=-1)

@@ -63,7 +63,7 @@ def select_parameters(scheme, *, security=128, depth, max_value=None, precision_
     Example:
         >>> p = select_parameters("bfv", depth=1, max_value=2**40)
         >>> p.poly_modulus_degree, len(p.plain_moduli)
-        (8192, 2)
+        (8192, 1)
     """
     scheme = check_scheme(scheme)
     security = check_security_level(security)

@@ -36,6 +36,7 @@ class EncryptionPlan:
     depth: int
     max_value: float
     layer_scales: list = field(default_factory=list)
+    linear_l1: int = 1  # BFV: largest l1-norm of an integer weight row
 
     def quantize(self, x):
         """BFV: inputs as the integers the encrypted model expects; CKKS: inputs unchanged."""
@@ -88,7 +89,7 @@ def _prepare_bfv(model, input_shape, input_max, signed, security, input_bits, we
     max_value, depth = _prove_bound(model, input_shape, levels), _depth(model, "bfv_depth")
     params = P.select_parameters("bfv", security=security, depth=depth, max_value=max(int(max_value), 1),
                                  linear_bits=math.log2(linear_l1), batch_size=batch_size)
-    return EncryptionPlan("bfv", params, input_scale, levels, scale, depth, max_value, scales)
+    return EncryptionPlan("bfv", params, input_scale, levels, scale, depth, max_value, scales, linear_l1)
 
 
 def _discretise(layer, scale, weight_bits):

@@ -1,13 +1,28 @@
 """Sequential: a Keras Sequential model that also predicts on encrypted tensors."""
 
+import contextlib
 import time
 
 import keras
 import numpy as np
 
 import primitives as P
+from primitives import crt
 from .costs import check_encryptable, encryption_costs, format_costs
 from .preparation import prepare
+
+
+@contextlib.contextmanager
+def _weights_mod(layer, t):
+    """Temporarily reduce a prepared layer's bias mod t (kernels are small already)."""
+    saved = getattr(layer, "_encryption_weights", None)
+    if saved and "bias" in saved:
+        layer._encryption_weights = {**saved, "bias": crt.residues(saved["bias"], t).astype(np.int64)}
+    try:
+        yield
+    finally:
+        if saved is not None:
+            layer._encryption_weights = saved
 
 
 @keras.saving.register_keras_serializable(package="heras")
@@ -64,10 +79,32 @@ class Sequential(keras.Sequential):
         plan = self._require_plan("run the discretised model")
         out = plan.quantize(x)
         if plan.scheme == "bfv" and plan.max_value >= 2 ** 62:
-            out = out.astype(object)  # exact Python ints: int64 would overflow silently
+            return self._discretized_by_residues(out, plan)
         for layer in self.layers:
             out = layer.call(out)
         return out
+
+    def _discretized_by_residues(self, x, plan):
+        """The integer model past 2^62, exactly: per CRT prime in int64, then recombined.
+
+        Every layer maps residues in [0, t) with small integer weights; a product stays below
+        2^63 while t < 2^31 and t * (largest weight-row l1-norm) < 2^62, as BFV's own
+        arithmetic mod t does. Otherwise falls back to Python ints (exact, slow).
+        """
+        moduli = plan.parameters.plain_moduli
+        if max(moduli) >= 2 ** 31 or max(moduli) * plan.linear_l1 >= 2 ** 62:
+            out = x.astype(object)
+            for layer in self.layers:
+                out = layer.call(out)
+            return out
+        residues = []
+        for t in moduli:
+            out = np.mod(x, t)
+            for layer in self.layers:
+                with _weights_mod(layer, t):
+                    out = np.mod(layer.call(out), t)
+            residues.append(out.astype(np.uint64))
+        return crt.reconstruct(residues, moduli)
 
     # ----------------------------------------------------------------- inference
     def predict(self, x, *args, **kwargs):

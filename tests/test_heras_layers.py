@@ -178,3 +178,17 @@ def test_activation_inside_dense_counts_its_levels():
     rows = model.encryption_costs()
     assert [r["ckks_depth"] for r in rows] == [2, 2 + 1 + 2, 5 + 2]
     assert [r["bfv_depth"] for r in rows] == [1, 2, 3]
+
+
+def test_functional_model_with_residual_add_runs_encrypted(ckks_context, rng, tmp_path):
+    from heras.models import Model
+    inputs = Input((6,))
+    hidden = Dense(6)(inputs)
+    outputs = Dense(2)(Add()([hidden, Square()(hidden)]))
+    model = Model(inputs, outputs)
+    x = rng.uniform(-1, 1, size=(5, 6))
+    out = P.decrypt(ckks_context, model.predict(P.encrypt(ckks_context, x)))
+    np.testing.assert_allclose(out, model.predict(x, verbose=0), atol=1e-3)
+    model.save(tmp_path / "residual.keras")
+    np.testing.assert_allclose(load_model(tmp_path / "residual.keras").predict(x, verbose=0),
+                               model.predict(x, verbose=0), rtol=1e-6)

@@ -70,3 +70,10 @@ def test_dense_square_dense_network(ckks_context, rng):
     expected = ((x @ w1 + 0.1) ** 2) @ w2
     np.testing.assert_allclose(decrypt(ckks_context, out), expected, atol=ATOL)
     assert out.levels_left == 0
+
+
+def test_residual_sum_of_different_depths(ckks_context, via, x):
+    """x + x^2 + 0.5 x: operands at different levels and scales are matched exactly."""
+    encrypted = via(encrypt(ckks_context, x))
+    result = P.add(P.add(encrypted, P.square(encrypted)), P.multiply(encrypted, 0.5))
+    np.testing.assert_allclose(decrypt(ckks_context, result), x + x ** 2 + 0.5 * x, atol=ATOL)

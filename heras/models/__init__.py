@@ -1,7 +1,8 @@
-"""heras models: Sequential (with encrypted inference) and model loading."""
+"""heras models: Sequential and functional Model (with encrypted inference), and model loading."""
 
 import keras
 
+from .functional import Model
 from .sequential import Sequential
 
 
@@ -11,4 +12,4 @@ def load_model(path):
     return keras.saving.load_model(path)
 
 
-__all__ = ["Sequential", "load_model"]
+__all__ = ["Sequential", "Model", "load_model"]

@@ -1,5 +1,7 @@
 """Encryption costs of a model: activations and multiplicative depth, layer by layer."""
 
+import keras
+
 from ..layers.base import EncryptableLayer
 
 ALTERNATIVES = {
@@ -12,6 +14,8 @@ ALTERNATIVES = {
 def check_encryptable(layers):
     """Raise NotImplementedError naming the first layer with no encrypted form and its alternative."""
     for layer in layers:
+        if isinstance(layer, keras.layers.InputLayer):
+            continue  # functional models list their inputs as layers
         activation = getattr(layer, "heras_activation", None)
         if not isinstance(layer, EncryptableLayer) or (activation is not None and not activation.encryptable):
             kind = layer.__class__.__name__

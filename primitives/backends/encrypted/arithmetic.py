@@ -103,6 +103,8 @@ def _add_or_subtract(x, y, subtract):
     op = "subtract" if subtract else "add"
     if isinstance(y, EncryptedTensor):
         x.check_same_keys(y)
+        if x.scheme == "ckks":
+            x, y = match_scales(x, y)
         out_shape = broadcast_feature_shapes(x.shape, y.shape, op)
         xi, yi = broadcast_indices(x.shape, out_shape), broadcast_indices(y.shape, out_shape)
         bound = x.bound[xi] + y.bound[yi]
@@ -243,6 +245,24 @@ def polynomial(x, coefficients):
     for part in parts[1:]:
         result = add(result, part)
     return result if coefficients[0] == 0 else add(result, coefficients[0])
+
+
+def match_scales(x, y):
+    """CKKS: put two tensors on one scale before adding them (e.g. a residual x + x^2).
+
+    Scales that differ beyond seal_ops' tolerance are matched by multiplying the operand with
+    levels to spare (or, at equal levels, y) by 1.0, encoded so that it lands exactly on the
+    other's scale; this uses one level of that operand.
+    """
+    scale_x, scale_y = x.data.ravel()[0].scale, y.data.ravel()[0].scale
+    if abs(scale_x - scale_y) <= seal_ops.SCALE_TOLERANCE * max(scale_x, scale_y):
+        return x, y
+    levels_x, levels_y = x.levels_left, y.levels_left
+    if levels_x > levels_y:
+        return _multiply_plain(lower_level(x, levels_y + 1), 1.0, target_scale=scale_y), y
+    if levels_y > levels_x or levels_y > 0:  # same level: y spends one, seal_ops.align lowers x
+        return x, _multiply_plain(lower_level(y, min(levels_x + 1, levels_y)), 1.0, target_scale=scale_x)
+    return x, y  # no level left to match them: seal_ops.align explains the refusal
 
 
 def lower_level(x, level):

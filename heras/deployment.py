@@ -40,6 +40,7 @@ def save_prepared(model, folder, overwrite=False):
               "max_value": plan.max_value, "layer_scales": plan.layer_scales, "linear_l1": plan.linear_l1,
               "sum_pooling_layers": [i for i, layer in enumerate(model.layers)
                                      if getattr(layer, "as_sum_pooling", False)],
+              "folded_layers": [i for i, layer in enumerate(model.layers) if getattr(layer, "folded", False)],
               "encryption_weights": weights}
     write_file(folder / PLAN_FILE, json.dumps(record).encode("utf-8"))
 
@@ -69,6 +70,8 @@ def load_prepared(folder):
         model.layers[int(index)].set_encryption_weights(**{name: _exact(value) for name, value in weights.items()})
     for index in record["sum_pooling_layers"]:
         model.layers[index].as_sum_pooling = True
+    for index in record["folded_layers"]:
+        model.layers[index].folded = True
     model.encryption_plan = EncryptionPlan(
         record["scheme"], P.Parameters.from_dict(record["parameters"]), record["input_scale"],
         record["input_bound"], record["output_scale"], record["depth"], record["max_value"],

@@ -25,7 +25,7 @@ def new_seal_context(parameters, plain_modulus=None):
     context = sealapi.SEALContext(parms, True, _SEC_LEVELS[parameters.security])
     if not context.parameters_set():
         raise ParameterError(f"SEAL rejected the parameters {parameters!r}: "
-                             f"{context.parameter_error_message()}")
+                             f"{context.parameters_error_message()}")
     return context
 
 

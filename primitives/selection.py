@@ -112,7 +112,7 @@ def _select_bfv(security, depth, max_value, batch_size, linear_bits, margin, tri
         data_bits = sum(bits[:-1])
         smallest_prime = math.ceil(math.log2(2 * n)) + 2
         for k in range(1, MAX_CRT_PRIMES + 1):
-            moduli = _batching_primes(n, k, needed_bits, max_value, smallest_prime)
+            moduli = _batching_primes(n, k, needed_bits, max_value, smallest_prime, bits)
             if moduli is None:
                 continue
             budget = min(predicted_bfv_budget(n, data_bits, t, depth, linear_bits) for t in moduli)
@@ -153,14 +153,21 @@ def _select_bfv(security, depth, max_value, batch_size, linear_bits, margin, tri
         + " ".join(rejected))
 
 
-def _batching_primes(n, k, needed_bits, max_value, smallest_prime):
-    """k distinct batching primes with product > 2 * max_value, as small as possible, or None."""
+def _batching_primes(n, k, needed_bits, max_value, smallest_prime, coeff_bits):
+    """k distinct batching primes with product > 2 * max_value, as small as possible, or None.
+
+    SEAL picks the largest primes = 1 mod 2n of a size for both moduli, so a plaintext prime
+    can coincide with a coefficient prime (SEAL then rejects the context): those are skipped.
+    """
+    coefficient_primes = {m.value() for m in sealapi.CoeffModulus.Create(n, list(coeff_bits))}
+    spare = sum(1 for b in coeff_bits)
     for size in range(max(smallest_prime, math.ceil(needed_bits / k)), MAX_PRIME_BITS + 1):
         try:
-            moduli = [m.value() for m in sealapi.PlainModulus.Batching(n, [size] * k)]
+            candidates = [m.value() for m in sealapi.PlainModulus.Batching(n, [size] * (k + spare))]
         except (ValueError, RuntimeError):
             continue  # SEAL found too few primes of this size
-        if math.prod(moduli) > 2 * max_value:
+        moduli = [t for t in candidates if t not in coefficient_primes][:k]
+        if len(moduli) == k and math.prod(moduli) > 2 * max_value:
             return moduli
     return None
 

@@ -192,3 +192,18 @@ def test_functional_model_with_residual_add_runs_encrypted(ckks_context, rng, tm
     model.save(tmp_path / "residual.keras")
     np.testing.assert_allclose(load_model(tmp_path / "residual.keras").predict(x, verbose=0),
                                model.predict(x, verbose=0), rtol=1e-6)
+
+
+def test_bfv_folds_batch_normalization_into_the_previous_layer(rng):
+    keras.utils.set_random_seed(2)
+    model = Sequential([Input((6,)), Dense(4), BatchNormalization(), Square(), Dense(2)])
+    model.layers[1].set_weights([rng.uniform(0.5, 2, 4), rng.uniform(-1, 1, 4), rng.uniform(-1, 1, 4),
+                                 rng.uniform(0.5, 2, 4)])
+    x = rng.uniform(0, 1, size=(6, 6))
+    plan = model.prepare_encryption("bfv", calibration=x)
+    assert model.layers[1].folded
+    client = P.Context(plan.parameters)
+    out = P.decrypt(client, model.predict(model.encrypt_inputs(client.public(), x)))
+    np.testing.assert_array_equal(out, model.predict_discretized(x))
+    float_out = model.predict(x.astype("float32"), verbose=0)
+    np.testing.assert_allclose(out / plan.output_scale, float_out, atol=0.05 * np.abs(float_out).max())

@@ -133,3 +133,13 @@ def test_cli_params_json_and_errors(capsys):
 def test_fractional_linear_bits_are_accepted():
     params = select_parameters("bfv", depth=1, max_value=47026884450, linear_bits=11.4)
     assert params.linear_bits == 11.4 and any(note.startswith("trial run") for note in params.notes)
+
+
+def test_plaintext_primes_never_coincide_with_coefficient_primes():
+    """A 44-bit plaintext prime at n=8192 would equal one of BFVDefault's 44-bit coefficient
+    primes (SEAL picks the largest of each size); the selection must skip it."""
+    params = select_parameters("bfv", depth=1, max_value=2 ** 43 - 5, trial=False)
+    coefficient_primes = {m.value() for m in sealapi.CoeffModulus.Create(
+        params.poly_modulus_degree, list(params.coeff_mod_bit_sizes))}
+    assert not coefficient_primes & set(params.plain_moduli)
+    P.Context(params)  # SEAL accepts it

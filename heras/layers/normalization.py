@@ -16,10 +16,15 @@ class BatchNormalization(EncryptableLayer, keras.layers.BatchNormalization):
     """
 
     ckks_depth = 1
+    #: Set by BFV preparation when folded into the preceding layer: then the identity off the
+    #: training path.
+    folded = False
 
     def call(self, inputs, training=False):
         if is_framework(inputs):
             return super().call(inputs, training=training)
+        if self.folded:
+            return inputs
         scale, shift = self.affine()
         return P.add(P.multiply(inputs, scale), shift)
 

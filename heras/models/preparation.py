@@ -82,8 +82,10 @@ def _prepare_bfv(model, input_shape, input_max, signed, security, input_bits, we
     levels = 2 ** (input_bits - 1) - 1 if signed else 2 ** input_bits - 1
     input_scale = levels / input_max
     scale, scales, linear_l1 = input_scale, [], 1
-    for layer in model.layers:
-        scale, l1 = _discretise(layer, scale, weight_bits)
+    layers = model.layers
+    for index, layer in enumerate(layers):
+        following = layers[index + 1] if index + 1 < len(layers) else None
+        scale, l1 = _discretise(layer, scale, weight_bits, following)
         linear_l1 = max(linear_l1, l1)
         scales.append(scale)
     max_value, depth = _prove_bound(model, input_shape, levels), _depth(model, "bfv_depth")
@@ -92,17 +94,32 @@ def _prepare_bfv(model, input_shape, input_max, signed, security, input_bits, we
     return EncryptionPlan("bfv", params, input_scale, levels, scale, depth, max_value, scales, linear_l1)
 
 
-def _discretise(layer, scale, weight_bits):
-    """Set integer weights on ``layer``; return (scale after it, largest l1-norm of a weight row)."""
+def _discretise(layer, scale, weight_bits, following=None):
+    """Set integer weights on ``layer``; return (scale after it, largest l1-norm of a weight row).
+
+    A BatchNormalization right after a Dense/Conv2D without activation is folded into it:
+    kernel * gamma/sigma per output channel, bias * gamma/sigma + shift.
+    """
     name = layer.__class__.__name__
     activation = getattr(layer, "heras_activation", None)
     if name in ("Dense", "Conv2D"):
         kernel = np.asarray(layer.kernel, dtype=np.float64)
+        bias = np.asarray(layer.bias, dtype=np.float64) if layer.use_bias else np.zeros(kernel.shape[-1])
+        if following is not None and following.__class__.__name__ == "BatchNormalization":
+            if activation is not None and activation.name != "linear":
+                raise NotImplementedError(f"Cannot fold {following.name} into {layer.name}: the activation "
+                                          "sits between them. Put BatchNormalization before the activation.")
+            bn_scale, bn_shift = following.affine()
+            kernel, bias = kernel * bn_scale, bias * bn_scale + bn_shift
+            following.folded = True
         weight_scale = (2 ** (weight_bits - 1) - 1) / max(float(np.max(np.abs(kernel))), 1e-12)
         integer_kernel = np.rint(kernel * weight_scale).astype(np.int64)
         weights = {"kernel": integer_kernel}
-        if layer.use_bias:
-            weights["bias"] = _integers(np.asarray(layer.bias, dtype=np.float64) * scale * weight_scale)
+        if layer.use_bias or getattr(following, "folded", False):
+            if not layer.use_bias:
+                raise NotImplementedError(f"Folding {following.name} needs a bias in {layer.name}: "
+                                          "build it with use_bias=True.")
+            weights["bias"] = _integers(bias * scale * weight_scale)
         layer.set_encryption_weights(**weights)
         l1 = int(np.abs(integer_kernel).reshape(-1, integer_kernel.shape[-1]).sum(axis=0).max())
         scale *= weight_scale
@@ -118,6 +135,8 @@ def _discretise(layer, scale, weight_bits):
         layer.as_sum_pooling = True  # BFV cannot divide: sum, and carry the area in the scale
         return scale * layer.pool_size[0] * layer.pool_size[1], 1
     if name in ("Flatten", "Reshape", "Dropout", "SumPooling2D") or (name == "Activation" and activation.name == "linear"):
+        return scale, 1
+    if name == "BatchNormalization" and getattr(layer, "folded", False):
         return scale, 1
     raise NotImplementedError(f"BFV discretisation does not support {name} ({layer.name}) yet; use "
                               "Dense, Conv2D, Square, pooling, Flatten, Reshape and Dropout, or CKKS.")
@@ -148,6 +167,8 @@ def _prepare_ckks(model, input_shape, input_max, security, precision_bits, batch
     for layer in model.layers:
         if getattr(layer, "as_sum_pooling", False):
             layer.as_sum_pooling = False
+        if getattr(layer, "folded", False):
+            layer.folded = False
         if hasattr(layer, "_encryption_weights"):
             del layer._encryption_weights  # CKKS runs the trained real weights
     max_value, depth = float(_prove_bound(model, input_shape, input_max)), _depth(model, "ckks_depth")

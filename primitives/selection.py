@@ -160,15 +160,17 @@ def _batching_primes(n, k, needed_bits, max_value, smallest_prime, coeff_bits):
     can coincide with a coefficient prime (SEAL then rejects the context): those are skipped.
     """
     coefficient_primes = {m.value() for m in sealapi.CoeffModulus.Create(n, list(coeff_bits))}
-    spare = sum(1 for b in coeff_bits)
     for size in range(max(smallest_prime, math.ceil(needed_bits / k)), MAX_PRIME_BITS + 1):
-        try:
-            candidates = [m.value() for m in sealapi.PlainModulus.Batching(n, [size] * (k + spare))]
-        except (ValueError, RuntimeError):
-            continue  # SEAL found too few primes of this size
-        moduli = [t for t in candidates if t not in coefficient_primes][:k]
-        if len(moduli) == k and math.prod(moduli) > 2 * max_value:
-            return moduli
+        for extra in range(len(coeff_bits) + 1):  # ask for one more prime per collision
+            try:
+                candidates = [m.value() for m in sealapi.PlainModulus.Batching(n, [size] * (k + extra))]
+            except (ValueError, RuntimeError):
+                break  # SEAL found too few primes of this size
+            moduli = [t for t in candidates if t not in coefficient_primes]
+            if len(moduli) >= k:
+                if math.prod(moduli[:k]) > 2 * max_value:
+                    return moduli[:k]
+                break
     return None
 
 

@@ -53,6 +53,25 @@ class EncryptableLayer:
         return override if override is not None else np.asarray(variable)
 
 
+class LinearWithActivation(EncryptableLayer):
+    """Mixin for Dense and Conv2D: a plaintext-weight product followed by an optional activation
+    (``self.heras_activation``); one CKKS level for the product plus the activation's cost."""
+
+    @property
+    def bfv_depth(self):
+        return self.heras_activation.depth()
+
+    @property
+    def ckks_depth(self):
+        return 1 + self.heras_activation.ckks_depth()
+
+    def output_activations(self, output_features):
+        return output_features * self.heras_activation.multiplications()
+
+    def get_config(self):
+        return {**super().get_config(), "activation": self.heras_activation.serialize()}
+
+
 def is_framework(x):
     """True for TensorFlow/Keras tensors: the training path."""
     return P.ops.is_framework_tensor(x)

@@ -5,11 +5,11 @@ import numpy as np
 
 import primitives as P
 from .. import activations as activation_lookup
-from .base import EncryptableLayer
+from .base import LinearWithActivation
 
 
 @keras.saving.register_keras_serializable(package="heras")
-class Conv2D(EncryptableLayer, keras.layers.Conv2D):
+class Conv2D(LinearWithActivation, keras.layers.Conv2D):
     """``keras.layers.Conv2D`` (channels last, no dilation or groups) that also runs on ciphertexts."""
 
     def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid", activation=None, **kwargs):
@@ -27,20 +27,9 @@ class Conv2D(EncryptableLayer, keras.layers.Conv2D):
                        strides=self.strides, padding=self.padding)
         return self.heras_activation(out)
 
-    @property
-    def bfv_depth(self):
-        return activation_lookup.bfv_depth(self.heras_activation)
-
-    @property
-    def ckks_depth(self):
-        return 1 + activation_lookup.ckks_depth(self.heras_activation)  # the product, then the activation
-
     def activations(self, input_shape):
         out = self.compute_output_shape(input_shape)
-        return int(out[1] * out[2] * out[3]) * activation_lookup.multiplications(self.heras_activation)
-
-    def get_config(self):
-        return {**super().get_config(), "activation": activation_lookup.serialize(self.heras_activation)}
+        return self.output_activations(int(out[1] * out[2] * out[3]))
 
     def __repr__(self):
         return f"<heras Conv2D {self.filters} filters {self.kernel_size}, strides {self.strides}, {self.padding}>"

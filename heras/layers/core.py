@@ -1,14 +1,16 @@
 """Core layers: Dense, Flatten, Reshape, Dropout, Activation."""
 
+import math
+
 import keras
 
 import primitives as P
 from .. import activations as activation_lookup
-from .base import EncryptableLayer
+from .base import EncryptableLayer, LinearWithActivation
 
 
 @keras.saving.register_keras_serializable(package="heras")
-class Dense(EncryptableLayer, keras.layers.Dense):
+class Dense(LinearWithActivation, keras.layers.Dense):
     """Fully connected layer: ``activation(x @ kernel + bias)``, plain or encrypted.
 
     Same arguments as ``keras.layers.Dense``; ``activation`` may be "square" or "poly" (or
@@ -24,20 +26,7 @@ class Dense(EncryptableLayer, keras.layers.Dense):
         return self.heras_activation(out)
 
     def activations(self, input_shape):
-        return self.units * activation_lookup.multiplications(self.heras_activation)
-
-    @property
-    def bfv_depth(self):
-        return activation_lookup.bfv_depth(self.heras_activation)
-
-    @property
-    def ckks_depth(self):
-        return 1 + activation_lookup.ckks_depth(self.heras_activation)  # the product, then the activation
-
-    def get_config(self):
-        config = super().get_config()
-        config["activation"] = activation_lookup.serialize(self.heras_activation)
-        return config
+        return self.output_activations(math.prod(input_shape[1:-1]) * self.units)
 
     def __repr__(self):
         return f"<heras Dense {self.units} units, activation={activation_lookup.serialize(self.heras_activation)}>"

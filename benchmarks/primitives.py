@@ -1,10 +1,14 @@
 """Median per-op timings of sealion's encrypted primitives, BFV and CKKS, at several ring sizes.
 
-Each op runs through the public API on tensors of one ciphertext (one feature, a full batch
-of slots), so figures are per ciphertext, Python overhead included. Writes
-``primitives.json`` and ``primitives.md`` into the output folder.
+Every op runs through the public ``primitives`` API on a tensor of one feature filling every
+slot, i.e. one ciphertext, so each figure is per ciphertext with Python overhead included
+(matmul is divided by its output count). Each ring uses the largest coefficient modulus its
+128-bit security allows (BFV: SEAL's BFVDefault split and one 20-bit batching prime; CKKS: a
+60-bit first and special prime around as many 40-bit primes as fit, scale 2^40; n=4096 only
+fits 24-bit primes). Writes ``primitives.json`` and ``primitives.md`` into the output folder.
 
-Usage: python benchmarks/primitives.py [--sizes 4096 8192 16384] [--repeats 5] [--quick]
+Usage:
+    python benchmarks/primitives.py [--sizes 4096 8192 16384] [--repeats 7] [--output DIR] [--quick]
 """
 
 import argparse
@@ -16,88 +20,154 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import primitives as P  # noqa: E402
-from benchmarks._common import (DEFAULT_OUTPUT, machine, markdown_table, median_seconds,  # noqa: E402
-                                write_results)
+from benchmarks._common import (DEFAULT_OUTPUT, machine, machine_line, markdown_table,  # noqa: E402
+                                time_repeats, write_results)
 from primitives.selection import bfv_coeff_mod_bit_sizes  # noqa: E402
 
-CKKS_CHAINS = {4096: ((40, 20, 40), 20), 8192: ((60, 40, 40, 60), 40),
-               16384: ((60, 40, 40, 40, 40, 60), 40), 32768: ((60,) + (40,) * 10 + (60,), 40)}
+SIZES = (4096, 8192, 16384)
+SECURITY = 128
+BFV_PLAIN_BITS = 20
+BFV_BOUND = 128          # inputs are drawn from [-100, 100)
+MATMUL_SHAPE = (16, 4)   # features -> units of the small dense layer
+CKKS_CHAINS = {          # n -> (coeff_mod_bit_sizes, scale_bits): the largest chain that fits
+    4096: ((30, 24, 24, 30), 24),
+    8192: ((60, 40, 40, 60), 40),
+    16384: ((60,) + (40,) * 7 + (60,), 40),
+    32768: ((60,) + (40,) * 18 + (60,), 40),
+}
+OPS = ("encrypt", "encrypt (public key)", "decrypt", "add ct+ct", "add ct+plain scalar",
+       "add ct+plain vector", "multiply ct*plain scalar", "multiply ct*ct", "square",
+       f"matmul {MATMUL_SHAPE[0]}->{MATMUL_SHAPE[1]} (per output)", "serialise", "deserialise",
+       "serialise round trip")
 
 
 def bfv_parameters(n):
-    """BFV with the largest secure coefficient modulus and one 20-bit plaintext prime."""
+    """BFV at ring ``n``: the largest secure coefficient modulus, one batching plaintext prime."""
     from tenseal import sealapi
-    t = sealapi.PlainModulus.Batching(n, 20).value()
-    return P.Parameters("bfv", n, bfv_coeff_mod_bit_sizes(n, 128), (t,), depth=1)
+    t = sealapi.PlainModulus.Batching(n, BFV_PLAIN_BITS).value()
+    return P.Parameters("bfv", n, bfv_coeff_mod_bit_sizes(n, SECURITY), (t,), security=SECURITY, depth=1)
 
 
 def ckks_parameters(n):
+    """CKKS at ring ``n`` with the chain of :data:`CKKS_CHAINS`."""
+    if n not in CKKS_CHAINS:
+        raise ValueError(f"Expected a ring size in {sorted(CKKS_CHAINS)}. Received: n={n}")
     bits, scale = CKKS_CHAINS[n]
-    return P.Parameters("ckks", n, bits, scale_bits=scale, depth=len(bits) - 2)
+    return P.Parameters("ckks", n, bits, scale_bits=scale, security=SECURITY, depth=len(bits) - 2)
+
+
+def draw_values(scheme, rng, shape):
+    """Random inputs: integers in [-100, 100) for BFV, reals in [-1, 1) for CKKS."""
+    if scheme == "bfv":
+        return rng.integers(-100, 100, size=shape)
+    return rng.uniform(-1, 1, size=shape)
 
 
 def op_cases(context, rng):
-    """(name, callable, ciphertexts produced) for one context."""
-    slots = context.slot_count
-    integer = context.scheme == "bfv"
-    draw = (lambda shape: rng.integers(-100, 100, size=shape)) if integer else \
-        (lambda shape: rng.uniform(-1, 1, size=shape))
-    one, other = draw((slots, 1)), draw((slots, 1))
-    x, y = P.encrypt(context, one, bound=128 if integer else None), P.encrypt(context, other, bound=128 if integer else None)
-    wide = P.encrypt(context, draw((slots, 16)), bound=128 if integer else None)
-    kernel = draw((16, 4)) if not integer else rng.integers(-7, 8, size=(16, 4))
-    scalar = 3 if integer else 0.75
+    """Return (op name, callable, output ciphertexts) for every op of :data:`OPS` under ``context``."""
+    scheme, slots = context.scheme, context.slot_count
+    bound = BFV_BOUND if scheme == "bfv" else None
+    server = context.public()
+    one, other = draw_values(scheme, rng, (slots, 1)), draw_values(scheme, rng, (slots, 1))
+    x, y = P.encrypt(context, one, bound=bound), P.encrypt(context, other, bound=bound)
+    wide = P.encrypt(context, draw_values(scheme, rng, (slots, MATMUL_SHAPE[0])), bound=bound)
+    kernel = (rng.integers(-7, 8, size=MATMUL_SHAPE) if scheme == "bfv"
+              else rng.uniform(-1, 1, size=MATMUL_SHAPE))
+    scalar = 3 if scheme == "bfv" else 0.75
     blob = x.serialize()
-    return [
-        ("encrypt", lambda: P.encrypt(context, one, bound=128 if integer else None), 1),
-        ("decrypt", lambda: P.decrypt(context, x), 1),
-        ("add ct+ct", lambda: P.add(x, y), 1),
-        ("add ct+plain", lambda: P.add(x, scalar), 1),
-        ("multiply ct*scalar", lambda: P.multiply(x, scalar), 1),
-        ("multiply ct*ct (+relin)", lambda: P.multiply(x, y), 1),
-        ("square", lambda: P.square(x), 1),
-        ("matmul 16->4 (per output)", lambda: P.matmul(wide, kernel), 4),
-        ("serialise", lambda: x.serialize(), 1),
-        ("deserialise", lambda: P.EncryptedTensor.from_bytes(blob, context), 1),
+    cases = [
+        lambda: P.encrypt(context, one, bound=bound),
+        lambda: P.encrypt(server, one, bound=bound),
+        lambda: P.decrypt(context, x),
+        lambda: P.add(x, y),
+        lambda: P.add(x, scalar),
+        lambda: P.add(x, other),
+        lambda: P.multiply(x, scalar),
+        lambda: P.multiply(x, y),
+        lambda: P.square(x),
+        lambda: P.matmul(wide, kernel),
+        lambda: x.serialize(),
+        lambda: P.EncryptedTensor.from_bytes(blob, server),
+        lambda: P.EncryptedTensor.from_bytes(x.serialize(), server),
     ]
+    outputs = [MATMUL_SHAPE[1] if name.startswith("matmul") else 1 for name in OPS]
+    return list(zip(OPS, cases, outputs)), len(blob)
 
 
-def run(sizes, repeats):
-    rng = np.random.default_rng(0)
+def bench_ring(scheme, n, repeats, rng):
+    """Time every op at one (scheme, n); return (rows, facts about the parameters)."""
+    params = bfv_parameters(n) if scheme == "bfv" else ckks_parameters(n)
+    context = P.Context(params)
+    cases, ciphertext_bytes = op_cases(context, rng)
     rows = []
-    for scheme, make in (("bfv", bfv_parameters), ("ckks", ckks_parameters)):
+    for name, function, outputs in cases:
+        stats = time_repeats(function, repeats)
+        rows.append({"scheme": scheme, "n": n, "op": name, "outputs": outputs,
+                     "median_ms": 1000 * stats["median_s"] / outputs,
+                     "min_ms": 1000 * stats["min_s"] / outputs,
+                     "max_ms": 1000 * stats["max_s"] / outputs, "repeats": stats["repeats"]})
+    facts = {"scheme": scheme, "n": n, "parameters": repr(params), "slots": params.slot_count,
+             "coeff_modulus_bits": params.coeff_modulus_bits, "ciphertext_bytes": ciphertext_bytes}
+    return rows, facts
+
+
+def run(sizes, repeats, seed=0):
+    """Benchmark both schemes at every ring size; return (rows, parameter facts)."""
+    rng = np.random.default_rng(seed)
+    rows, rings = [], []
+    for scheme in ("bfv", "ckks"):
         for n in sizes:
-            context = P.Context(make(n))
-            for name, function, outputs in op_cases(context, rng):
-                seconds, _ = median_seconds(function, repeats)
-                rows.append({"scheme": scheme, "n": n, "op": name, "median_ms": 1000 * seconds / outputs,
-                             "repeats": repeats})
-            print(f"{scheme} n={n} done", flush=True)
-    return rows
+            ring_rows, facts = bench_ring(scheme, n, repeats, rng)
+            rows += ring_rows
+            rings.append(facts)
+            print(f"{scheme} n={n}: {len(ring_rows)} ops timed", flush=True)
+    return rows, rings
 
 
-def to_markdown(rows, sizes):
-    """One row per (scheme, op), one column per ring size."""
+def to_markdown(rows, rings, sizes, repeats, facts):
+    """One table row per (scheme, op), one column per ring size, then the parameters used."""
     table = {}
     for row in rows:
         table.setdefault((row["scheme"], row["op"]), {})[row["n"]] = row["median_ms"]
     columns = [("scheme", "scheme"), ("op", "op")] + [(str(n), f"n={n} (ms)") for n in sizes]
     merged = [{"scheme": scheme, "op": op, **{str(n): times.get(n) for n in sizes}}
               for (scheme, op), times in table.items()]
-    return "Median milliseconds per ciphertext.\n\n" + markdown_table(merged, columns)
+    params = [f"- {r['scheme']} n={r['n']}: log q = {r['coeff_modulus_bits']} bits, {r['slots']} slots, "
+              f"{r['ciphertext_bytes']:,} bytes per serialised ciphertext; `{r['parameters']}`"
+              for r in rings]
+    return "\n".join([
+        f"Median milliseconds per ciphertext over {repeats} repeats (after one warm-up call). "
+        "Multiply ct*ct includes relinearisation (CKKS: and rescaling); CKKS plain multiplies "
+        "rescale too.", "", markdown_table(merged, columns), "", "Parameters:", *params, "",
+        machine_line(facts)])
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES),
+                        help="ring degrees n to benchmark (default: %(default)s)")
+    parser.add_argument("--repeats", type=int, default=7, help="timed calls per op (default: %(default)s)")
+    parser.add_argument("--output", default=str(DEFAULT_OUTPUT), help="folder for the JSON and markdown")
+    parser.add_argument("--quick", action="store_true", help="smoke run: n=4096 only, 3 repeats")
+    args = parser.parse_args(argv)
+    if args.repeats < 1:
+        parser.error(f"Expected --repeats to be a positive integer. Received: {args.repeats}")
+    bad = [n for n in args.sizes if n not in CKKS_CHAINS]
+    if bad:
+        parser.error(f"Expected --sizes from {sorted(CKKS_CHAINS)}. Received: {bad}")
+    if args.quick:
+        args.sizes, args.repeats = [4096], 3
+    return args
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[4096, 8192, 16384])
-    parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--output", default=str(DEFAULT_OUTPUT))
-    parser.add_argument("--quick", action="store_true", help="n=4096 only, 3 repeats")
-    args = parser.parse_args(argv)
-    sizes, repeats = ([4096], 3) if args.quick else (args.sizes, args.repeats)
-    rows = run(sizes, repeats)
-    markdown = to_markdown(rows, sizes)
-    paths = write_results(args.output, "primitives", {"machine": machine(), "rows": rows}, markdown)
+    args = parse_args(argv)
+    rows, rings = run(args.sizes, args.repeats)
+    facts = machine()
+    markdown = to_markdown(rows, rings, args.sizes, args.repeats, facts)
+    data = {"machine": facts, "repeats": args.repeats, "sizes": args.sizes, "parameters": rings,
+            "rows": rows}
+    paths = write_results(args.output, "primitives", data, markdown)
     print(markdown)
     print("wrote", *paths)
 

@@ -16,10 +16,10 @@ from .errors import (DepthExhaustedError, NoiseBudgetExhaustedError, OverflowRis
 from .ops import (add, avg_pool2d, conv2d, decrypt, encrypt, flatten, is_encrypted, matmul,
                   multiply, negate, polynomial, reshape, square, subtract, sum, sum_pool2d)
 from .parameters import Parameters
-from .selection import select_parameters
+from .selection import explain, select_parameters
 
 __all__ = [
-    "Context", "EncryptedTensor", "BoundTensor", "Parameters", "select_parameters",
+    "Context", "EncryptedTensor", "BoundTensor", "Parameters", "select_parameters", "explain",
     "encrypt", "decrypt", "is_encrypted",
     "add", "subtract", "negate", "multiply", "square", "polynomial",
     "matmul", "conv2d", "sum_pool2d", "avg_pool2d", "reshape", "flatten", "sum",

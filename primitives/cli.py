@@ -1,7 +1,10 @@
-"""The ``sealion`` command. Subcommands: ``params`` (choose encryption parameters and say why)."""
+"""The ``sealion`` command. Subcommands: ``params`` (choose encryption parameters and say why).
+
+Each subcommand is a ``add_<name>_command(commands)`` function that registers its parser and
+sets ``run``; a new one (``sealion run CONFIG.yaml``) is one more such function.
+"""
 
 import argparse
-import json
 import re
 import sys
 
@@ -30,8 +33,15 @@ def parse_integer(text):
 
 
 def build_parser():
+    """Return the ``sealion`` argument parser with every subcommand registered."""
     parser = argparse.ArgumentParser(prog="sealion", description="Neural networks on encrypted data.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    add_params_command(commands)
+    return parser
+
+
+def add_params_command(commands):
+    """Register ``sealion params``: select parameters for a computation and explain them."""
     params = commands.add_parser(
         "params", help="choose encryption parameters and print why",
         description="Select the smallest secure BFV or CKKS parameters for a computation, "
@@ -52,11 +62,11 @@ def build_parser():
     output.add_argument("--json", action="store_true", help="print the parameters as JSON")
     output.add_argument("--yaml", action="store_true", help="print the parameters as YAML")
     params.set_defaults(run=run_params)
-    return parser
 
 
 def run_params(args):
-    from .selection import select_parameters
+    """Select parameters from the command-line options and print them with the reasons."""
+    from .selection import explain, select_parameters
     options = {"max_value": args.max_value, "linear_bits": args.linear_bits,
                "noise_margin_bits": args.noise_margin_bits, "precision_bits": args.precision_bits,
                "integer_bits": args.integer_bits, "batch_size": args.batch_size}
@@ -64,11 +74,11 @@ def run_params(args):
                                trial=not args.no_trial,
                                **{key: value for key, value in options.items() if value is not None})
     if args.json:
-        print(json.dumps(chosen.to_dict(), indent=2))
+        print(chosen.to_json())
     elif args.yaml:
         print(chosen.to_yaml(), end="")
     else:
-        print(chosen)
+        print(explain(chosen))
     return 0
 
 

@@ -110,7 +110,7 @@ def _select_bfv(security, depth, max_value, batch_size, linear_bits, margin, tri
     for n in _rings():
         bits = bfv_coeff_mod_bit_sizes(n, security)
         data_bits = sum(bits[:-1])
-        smallest_prime = math.ceil(math.log2(2 * n)) + 2
+        smallest_prime = smallest_prime_bits(n)
         for k in range(1, MAX_CRT_PRIMES + 1):
             moduli = _batching_primes(n, k, needed_bits, max_value, smallest_prime, bits)
             if moduli is None:
@@ -137,20 +137,45 @@ def _select_bfv(security, depth, max_value, batch_size, linear_bits, margin, tri
             if measured >= margin:
                 return _with_note(params, f"trial run: {measured} bits of noise budget left "
                                           f"(predicted {budget:.1f}, required {margin:g})")
-            rejected.append(f"n={n} with {k} prime(s): the trial left {measured} bits < margin {margin:g}")
+            rejected.append(f"n={n} with {k} prime(s) rejected: the trial left {measured} bits "
+                            f"< margin {margin:g}")
             break
         else:
-            best = predicted_bfv_budget(n, data_bits, 2 ** smallest_prime, depth, linear_bits)
-            rejected.append(f"n={n} rejected: even the smallest plaintext primes leave "
-                            f"{best:.1f} bits of noise budget (< margin {margin:g})")
-    largest = RING_DEGREES[-1]
-    raise ParameterError(
-        f"No BFV parameters at {security}-bit security hold depth {depth} with |values| up to "
-        f"2^{math.log2(max(max_value, 1)):.1f} and linear layers of l1-norm 2^{linear_bits:g}: "
-        f"at the largest ring, n = {largest}, the table allows log q = "
-        f"{max_coeff_modulus_bits(largest, security)} bits, too few for the noise. "
-        "Reduce the depth, the weights (linear_bits) or the value range, or lower the security. "
-        + " ".join(rejected))
+            reason, _ = _ring_shortfall(n, security, depth, linear_bits, margin, max_value)
+            rejected.append(f"n={n} rejected: {reason}")
+    raise ParameterError(_bfv_impossible(security, depth, max_value, linear_bits, margin, rejected))
+
+
+def _bfv_impossible(security, depth, max_value, linear_bits, margin, rejected):
+    """The reason no ring holds the computation: the largest ring's shortfall, with numbers."""
+    n = RING_DEGREES[-1]
+    shortfall, noise_bound = _ring_shortfall(n, security, depth, linear_bits, margin, max_value)
+    fix = ("Reduce the depth, the weights (linear_bits) or the value range, or lower the security."
+           if noise_bound else "Reduce the value range (scale inputs or weights down).")
+    return (f"No BFV parameters at {security}-bit security hold depth {depth} with |values| up to "
+            f"2^{math.log2(max_value):.1f} and linear layers of l1-norm 2^{linear_bits:g}: at the "
+            f"largest ring, n = {n}, {shortfall}. {fix} Per ring: " + "; ".join(rejected))
+
+
+def _ring_shortfall(n, security, depth, linear_bits, margin, max_value):
+    """Say why ring ``n`` cannot hold the computation; return (reason, limited_by_noise)."""
+    bits = bfv_coeff_mod_bit_sizes(n, security)
+    data_bits, small = sum(bits[:-1]), smallest_prime_bits(n)
+    fitting = [b for b in range(small, MAX_PRIME_BITS + 1)
+               if predicted_bfv_budget(n, data_bits, 2.0 ** b, depth, linear_bits) >= margin]
+    if not fitting:
+        need = margin - predicted_bfv_budget(n, 0, 2.0 ** small, depth, linear_bits)
+        return (f"even {small}-bit plaintext primes need a data modulus of {need:.0f} bits "
+                f"for the noise (log q = {need + bits[-1]:.0f} with the special prime), but the table "
+                f"allows log q = {max_coeff_modulus_bits(n, security)}", True)
+    return (f"the noise allows plaintext primes of at most {max(fitting)} bits and "
+            f"{MAX_CRT_PRIMES} of them give T < 2^{MAX_CRT_PRIMES * max(fitting)}, short of "
+            f"2 * max_value = 2^{math.log2(2 * max_value + 1):.1f}", False)
+
+
+def smallest_prime_bits(n):
+    """Bits of the smallest plaintext prime the selection uses at ring degree ``n``."""
+    return math.ceil(math.log2(2 * n)) + 2
 
 
 def _batching_primes(n, k, needed_bits, max_value, smallest_prime, coeff_bits):
@@ -177,9 +202,11 @@ def _batching_primes(n, k, needed_bits, max_value, smallest_prime, coeff_bits):
 def trial_bfv(params):
     """Run the worst case on real ciphertexts; return the smallest noise budget left (bits).
 
-    Per CRT prime: random messages in every slot, then ``depth`` times a linear layer (plain
-    multiplications whose factors multiply to 2^linear_bits) and a square, then a final
-    linear layer. Noise growth does not depend on the values, so they may wrap mod t.
+    Per CRT prime: random messages in every slot, encrypted with the public key (a server's
+    encryption, 2-4 bits noisier than the client's secret-key one), then ``depth`` times a
+    linear layer (plain multiplications whose factors multiply to 2^linear_bits), a square
+    and an addition, then a final linear layer. The values may wrap mod t: uniformly random
+    residues are the worst case for the noise, which is all the trial measures.
     """
     from .context import Context
     context = Context(params)
@@ -189,7 +216,7 @@ def trial_bfv(params):
         t = component.plain_modulus
         plain, ct = sealapi.Plaintext(), sealapi.Ciphertext(component.seal_context)
         component.encoder.encode(rng.integers(0, t, params.slot_count).tolist(), plain)
-        component.encrypt(plain, ct)
+        component.encryptor.encrypt(plain, ct)  # public key: the noisier encryption
         for level in range(params.depth + 1):
             ct = _trial_linear(component, ct, params.linear_bits, t)
             if level < params.depth:
@@ -233,11 +260,19 @@ def _select_ckks(security, depth, precision_bits, integer_bits, batch_size, tria
     ckks_chain(depth, precision_bits, integer_bits, CKKS_GUARD_BITS)  # raises if primes cannot fit
     for guard_bits in range(CKKS_GUARD_BITS, CKKS_GUARD_BITS + 12, 2):
         if precision_bits + guard_bits + integer_bits + 2 > MAX_PRIME_BITS:
+            stop = (f"{guard_bits} guard bits would need a first prime over {MAX_PRIME_BITS} bits. "
+                    "Lower precision_bits or integer_bits.")
             break
         scale_bits, bits = ckks_chain(depth, precision_bits, integer_bits, guard_bits)
         total = sum(bits)
         n = next((n for n in _rings() if total <= max_coeff_modulus_bits(n, security)), None)
         if n is None:
+            largest = RING_DEGREES[-1]
+            stop = (f"depth {depth} with {precision_bits}-bit precision ({guard_bits} guard bits) and "
+                    f"{integer_bits} integer bits needs log q = {total} bits; at {security}-bit "
+                    f"security the largest ring, n = {largest}, allows "
+                    f"{max_coeff_modulus_bits(largest, security)}. Reduce the depth or the "
+                    "precision, or lower the security.")
             break
         notes = [f"security table: n={n} allows log q <= {max_coeff_modulus_bits(n, security)} bits "
                  f"at {security}-bit security ({SOURCE}); the chain {list(bits)} uses {total}",
@@ -256,13 +291,10 @@ def _select_ckks(security, depth, precision_bits, integer_bits, batch_size, tria
                                       f"after {depth} squaring(s) (required <= 2^-{precision_bits + 1}: one bit of margin)")
         failures.append(f"scale 2^{scale_bits} rejected: the trial's error 2^{math.log2(error):.1f} "
                         f"exceeds 2^-{precision_bits + 1}")
-    largest = RING_DEGREES[-1]
-    scale_bits, bits = ckks_chain(depth, precision_bits, integer_bits, CKKS_GUARD_BITS)
-    raise ParameterError(
-        f"depth {depth} with {precision_bits}-bit precision and {integer_bits} integer bits needs "
-        f"log q >= {sum(bits)} bits; at {security}-bit security the largest ring, n = {largest}, "
-        f"allows {max_coeff_modulus_bits(largest, security)}. Reduce the depth or the precision, "
-        "or lower the security. " + " ".join(failures))
+    else:
+        stop = f"the trial never met the precision with up to {guard_bits} guard bits."
+    raise ParameterError(f"No CKKS parameters: {stop}"
+                         + (" Rejected: " + "; ".join(failures) if failures else ""))
 
 
 def trial_ckks(params):
@@ -285,6 +317,77 @@ def trial_ckks(params):
     return max(error, large_error / 2 ** params.integer_bits)
 
 
+# ----------------------------------------------------------------- explanation
+def explain(parameters):
+    """Describe what ``parameters`` allow and why, recomputed from their fields.
+
+    Works for parameters loaded from a file or built by hand (no notes needed): security
+    headroom against the table, the value range, and for BFV the noise model's budget and
+    the deepest computation it supports; the selection's own notes (trial result, rejected
+    candidates) follow.
+
+    Args:
+        parameters: a :class:`Parameters`.
+
+    Returns:
+        A multi-line string.
+
+    Example:
+        >>> text = explain(select_parameters("bfv", depth=1, max_value=2**20, trial=False))
+        >>> text.splitlines()[0]
+        'BFV parameters, 128-bit security: n=8192, log q=218 bits [43, 43, 44, 44, 44]'
+    """
+    if not isinstance(parameters, Parameters):
+        raise ParameterError(f"Expected `parameters` to be a Parameters. "
+                             f"Received: {type(parameters).__name__}")
+    p, n = parameters, parameters.poly_modulus_degree
+    limit = max_coeff_modulus_bits(n, p.security)
+    smaller = n // 2 if n // 2 in RING_DEGREES else None
+    lines = [str(p).splitlines()[0],
+             f"  security: log q = {p.coeff_modulus_bits} of the {limit} bits the table allows at "
+             f"n={n}" + (f"; n={smaller} would allow {max_coeff_modulus_bits(smaller, p.security)}"
+                         if smaller else "")]
+    if p.scheme == "bfv":
+        lines += _explain_bfv(p)
+    else:
+        lines += _explain_ckks(p)
+    lines += ["  - " + note for note in p.notes]
+    return "\n".join(lines)
+
+
+def _explain_bfv(p):
+    n, data_bits = p.poly_modulus_degree, sum(p.coeff_mod_bit_sizes[:-1])
+    linear_bits = DEFAULT_LINEAR_BITS if p.linear_bits is None else p.linear_bits
+    margin = DEFAULT_NOISE_MARGIN_BITS if p.noise_margin_bits is None else p.noise_margin_bits
+    worst = max(p.plain_moduli)
+    fresh = noise.fresh_budget_bits(n, data_bits, worst)
+    per_level = linear_bits + noise.multiply_cost_bits(n, worst) + noise.add_cost_bits()
+    capacity = math.floor((fresh - linear_bits - margin) / per_level)  # < 0: not even depth 0
+    return [
+        f"  values: exact integers |x| <= {p.max_exact_value} (~2^{math.log2(p.max_exact_value):.1f}), "
+        f"{len(p.plain_moduli)} CRT prime(s), {p.slot_count} slots per ciphertext",
+        f"  noise model (largest prime, 2^{math.log2(worst):.1f}): fresh budget {fresh:.1f} bits; "
+        f"a linear layer of l1-norm 2^{linear_bits:g} costs {linear_bits:g}, a ciphertext "
+        f"multiplication {noise.multiply_cost_bits(n, worst):.1f} + {noise.add_cost_bits():g} for "
+        f"the following addition",
+        f"  depth: {p.depth} asked; the model supports up to {capacity} (keeping {margin:g} bits of "
+        f"margin), predicting "
+        f"{predicted_bfv_budget(n, data_bits, worst, p.depth, linear_bits):.1f} bits left at depth {p.depth}",
+    ]
+
+
+def _explain_ckks(p):
+    first, scale = p.coeff_mod_bit_sizes[0], p.scale_bits
+    lines = [f"  values: |x| < 2^{first - scale - 2} (first prime {first} bits = scale {scale} + "
+             f"integer bits + 2), {p.slot_count} slots per ciphertext",
+             f"  levels: {p.levels} rescaling multiplication(s) of 2^{scale} each "
+             f"(depth {p.depth} asked)"]
+    if p.precision_bits is not None:
+        lines.append(f"  precision: {p.precision_bits} fractional bits asked; the scale keeps "
+                     f"{scale - p.precision_bits} guard bits for encoding and rescaling noise")
+    return lines
+
+
 # ----------------------------------------------------------------- helpers
 def _rings():
     return [n for n in RING_DEGREES if n >= MIN_RING]
@@ -303,7 +406,8 @@ def _with_note(params, note):
 
 def _non_negative_int(value, name, minimum=0):
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ParameterError(f"Expected `{name}` to be an integer >= {minimum}. Received: {name}={value!r}")
+        kind = "a non-negative integer" if minimum == 0 else f"an integer >= {minimum}"
+        raise ParameterError(f"Expected `{name}` to be {kind}. Received: {name}={value!r}")
     return int(value)
 
 

@@ -149,7 +149,7 @@ def test_datasets_find_files_through_the_setting(tmp_path, monkeypatch):
     monkeypatch.setenv("SEALION_DATA", str(tmp_path / "nowhere"))
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     with pytest.raises(FileNotFoundError, match="SEALION_DATA"):
-        heras.datasets.fashion_mnist.load_data()
+        heras.datasets.fashion_mnist.load_data(download=False)
 
 
 def test_discretised_oracle_is_exact_beyond_int64(rng):

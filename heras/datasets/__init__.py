@@ -1,5 +1,6 @@
-"""Datasets found on disk through a data-directory setting (no network at run time)."""
+"""Datasets as numpy arrays, like Keras' loaders: found on disk through a data-directory
+setting (no network unless nothing is found); ``digits`` ships inside the package."""
 
-from . import fashion_mnist, mnist
+from . import digits, fashion_mnist, mnist
 
-__all__ = ["mnist", "fashion_mnist"]
+__all__ = ["mnist", "fashion_mnist", "digits"]

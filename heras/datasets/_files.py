@@ -1,4 +1,5 @@
-"""Find dataset archives: an explicit folder, then $SEALION_DATA, then the Keras cache."""
+"""Find dataset archives: an explicit folder, then $SEALION_DATA, then the Keras cache; only
+then (if allowed) download with Keras."""
 
 import os
 from pathlib import Path
@@ -20,9 +21,26 @@ def find(filename, data_dir=None):
         "SEALION_DATA environment variable to a folder holding it.")
 
 
-def load_npz(filename, data_dir=None):
-    """Load ((x_train, y_train), (x_test, y_test)) from a Keras-style .npz archive."""
-    path = find(filename, data_dir)
+def load_npz(filename, data_dir=None, download=None):
+    """Load ((x_train, y_train), (x_test, y_test)) from a Keras-style .npz archive.
+
+    Args:
+        filename: e.g. "mnist.npz".
+        data_dir: folder searched first (a config's ``dataset.data_dir``).
+        download: a no-argument function returning the arrays (Keras' loader), called only when
+            no folder holds ``filename``; None raises instead (no network).
+    """
+    try:
+        path = find(filename, data_dir)
+    except FileNotFoundError:
+        if download is None:
+            raise
+        return download()
+    return read_npz(path)
+
+
+def read_npz(path):
+    """Load ((x_train, y_train), (x_test, y_test)) from the .npz archive at ``path``."""
     with np.load(path, allow_pickle=False) as archive:
         missing = [k for k in KEYS if k not in archive]
         if missing:

@@ -148,20 +148,23 @@ class Sequential(keras.Sequential):
                 "agreement": float(np.mean(predictions == reference.argmax(axis=-1))), "exact": exact,
                 "parameters": repr(plan.parameters)}
 
-    def encrypted_forward(self, x):
+    def encrypted_forward(self, x, progress=None):
         """Run every layer's ``call`` on the encrypted tensor ``x`` (public material only).
 
         The low-level step behind ``predict``: it uses the weights as they are (the prepared
         ones after ``prepare_encryption``), so call it directly only for weights already in
-        encryptable form, e.g. hand-set integers.
+        encryptable form, e.g. hand-set integers. ``progress(index, layer)``, if given, is called
+        after each layer (progress bars, per-layer timing).
         """
         check_encryptable(self.layers)
         expected = tuple(self.inputs[0].shape[1:]) if self.inputs else None
         if expected is not None and tuple(x.shape) != expected:
             raise P.ShapeError(f"The model expects inputs of per-sample shape {expected}; the "
                                f"encrypted tensor has shape {tuple(x.shape)}.")
-        for layer in self.layers:
+        for index, layer in enumerate(self.layers):
             x = layer.call(x)
+            if progress is not None:
+                progress(index, layer)
         return x
 
     def encryption_costs(self):

@@ -1,7 +1,9 @@
-"""The ``sealion`` command. Subcommands: ``params`` (choose encryption parameters and say why).
+"""The ``sealion`` command's parser and its ``params`` subcommand (choose parameters, say why).
 
 Each subcommand is a ``add_<name>_command(commands)`` function that registers its parser and
-sets ``run``; a new one (``sealion run CONFIG.yaml``) is one more such function.
+sets ``run``. Higher layers add theirs through ``build_parser(extensions)``: the installed
+``sealion`` command is :func:`experiments.cli.main`, which adds ``run`` and teaches ``params``
+to read a run configuration.
 """
 
 import argparse
@@ -32,11 +34,18 @@ def parse_integer(text):
     raise argparse.ArgumentTypeError(f"{text!r} is not a whole number (examples: 4096, 1e12, 2^40)")
 
 
-def build_parser():
-    """Return the ``sealion`` argument parser with every subcommand registered."""
+def build_parser(extensions=()):
+    """Return the ``sealion`` argument parser.
+
+    Args:
+        extensions: functions ``extend(commands)`` called with the subparsers after ``params``
+            is registered; they add subcommands or change defaults (``commands.choices[name]``).
+    """
     parser = argparse.ArgumentParser(prog="sealion", description="Neural networks on encrypted data.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_params_command(commands)
+    for extend in extensions:
+        extend(commands)
     return parser
 
 
@@ -46,8 +55,11 @@ def add_params_command(commands):
         "params", help="choose encryption parameters and print why",
         description="Select the smallest secure BFV or CKKS parameters for a computation, "
                     "confirmed by a trial run, and print the reasons.")
-    params.add_argument("--scheme", choices=["bfv", "ckks"], required=True)
-    params.add_argument("--depth", type=int, required=True,
+    params.add_argument("config", nargs="?", metavar="CONFIG.yaml",
+                        help="a run configuration: print the parameters `sealion run` would use "
+                             "(trains or loads its model first); the options below are then ignored")
+    params.add_argument("--scheme", choices=["bfv", "ckks"])
+    params.add_argument("--depth", type=int,
                         help="BFV: ciphertext multiplications on the longest path; CKKS: rescaling "
                              "multiplications")
     params.add_argument("--security", type=int, default=128, choices=[128, 192, 256])
@@ -61,12 +73,16 @@ def add_params_command(commands):
     output = params.add_mutually_exclusive_group()
     output.add_argument("--json", action="store_true", help="print the parameters as JSON")
     output.add_argument("--yaml", action="store_true", help="print the parameters as YAML")
-    params.set_defaults(run=run_params)
+    params.set_defaults(run=run_params, parser=params)
 
 
 def run_params(args):
     """Select parameters from the command-line options and print them with the reasons."""
     from .selection import explain, select_parameters
+    if args.config:
+        args.parser.error("reading CONFIG.yaml needs the full package: run `sealion params CONFIG.yaml`.")
+    if args.scheme is None or args.depth is None:
+        args.parser.error("give --scheme and --depth (or a CONFIG.yaml run configuration).")
     options = {"max_value": args.max_value, "linear_bits": args.linear_bits,
                "noise_margin_bits": args.noise_margin_bits, "precision_bits": args.precision_bits,
                "integer_bits": args.integer_bits, "batch_size": args.batch_size}
@@ -82,9 +98,9 @@ def run_params(args):
     return 0
 
 
-def main(argv=None):
-    """Entry point of the ``sealion`` console command; returns the exit code."""
-    parser = build_parser()
+def main(argv=None, extensions=()):
+    """Parse ``argv`` and run the subcommand; returns the exit code (2 for a reported error)."""
+    parser = build_parser(extensions)
     args = parser.parse_args(argv)
     try:
         return args.run(args)

@@ -1,0 +1,112 @@
+"""Turn a config's ``model`` and ``training`` sections into a trained heras model.
+
+Layers are written as in Keras' ``get_config``: ``{class_name: Dense, config: {units: 30}}``,
+or in short as ``{Dense: {units: 30}}`` or just ``Square``. Only heras layers are accepted:
+they are the ones with an encrypted form.
+"""
+
+import math
+
+import keras
+import numpy as np
+
+import heras
+from .config import ConfigError, resolve
+
+
+def layer_from_spec(spec, index):
+    """Build the heras layer described by ``spec`` (the ``index``-th entry of model.layers)."""
+    where = f"model.layers[{index}]"
+    if isinstance(spec, str):
+        class_name, options = spec, {}
+    elif isinstance(spec, dict) and "class_name" in spec:
+        unknown = sorted(set(spec) - {"class_name", "config"})
+        if unknown:
+            raise ConfigError(f"{where}: unknown key(s) {unknown}; a layer is {{class_name: ..., config: {{...}}}}.")
+        class_name, options = spec["class_name"], spec.get("config") or {}
+    elif isinstance(spec, dict) and len(spec) == 1:
+        (class_name, options), = spec.items()
+        options = options or {}
+    else:
+        raise ConfigError(f"{where}: expected a layer name (Square), {{Dense: {{units: 30}}}} or "
+                          f"{{class_name: Dense, config: {{units: 30}}}}. Found {spec!r}.")
+    cls = getattr(heras.layers, str(class_name), None)
+    if not (isinstance(cls, type) and issubclass(cls, keras.layers.Layer)):
+        known = sorted(name for name in heras.layers.__all__ if name not in ("Input", "EncryptableLayer"))
+        raise ConfigError(f"{where}: {class_name!r} is not a heras layer; choose one of {known} "
+                          "(ReLU/MaxPooling have no encrypted form: use Square/Poly and AveragePooling2D).")
+    if not isinstance(options, dict):
+        raise ConfigError(f"{where}: the options of {class_name} must be a mapping. Found {options!r}.")
+    try:
+        return cls.from_config(dict(options))
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"{where} ({class_name}): invalid options {options!r}: {err}") from err
+
+
+def build_model(config, input_shape):
+    """A heras Sequential for ``config.model``: the listed layers, or the saved model."""
+    if config.model.load:
+        model = heras.models.load_model(resolve(config, config.model.load))
+        expected = tuple(model.inputs[0].shape[1:])
+        if expected != tuple(input_shape):
+            raise ConfigError(f"model.load: the saved model expects inputs of shape {expected}; the "
+                              f"dataset {config.dataset.name!r} gives {tuple(input_shape)}.")
+        return model
+    layers = [layer_from_spec(spec, i) for i, spec in enumerate(config.model.layers)]
+    model = heras.models.Sequential([heras.layers.Input(tuple(input_shape))] + layers, name=_keras_name(config))
+    try:
+        model.compute_output_shape((None, *input_shape))
+    except Exception as err:  # noqa: BLE001 - Keras raises several types for shape mismatches
+        raise ConfigError(f"model.layers: the layers do not fit inputs of shape {tuple(input_shape)}: {err}. "
+                          "Dense layers on images need a Flatten first.") from err
+    return model
+
+
+def _keras_name(config):
+    return "".join(c if c.isalnum() or c == "_" else "_" for c in config.model.name) or "model"
+
+
+def make_optimizer(training, steps_per_epoch):
+    """The configured optimizer; None leaves the choice to heras' default."""
+    spec = training.optimizer
+    if spec is None and training.learning_rate is None and not training.cosine_decay:
+        return None
+    if spec is None:
+        spec = "adam"
+    try:
+        optimizer = keras.optimizers.get(spec)
+    except (ValueError, TypeError) as err:
+        raise ConfigError(f"training.optimizer: {spec!r} is not a Keras optimizer ({err}). Use a name "
+                          "like adam, or {class_name: Adam, config: {learning_rate: 0.003, clipnorm: 1.0}}.") from err
+    rate = training.learning_rate
+    if rate is None:
+        rate = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+    if training.cosine_decay:
+        rate = keras.optimizers.schedules.CosineDecay(rate, max(1, training.epochs * steps_per_epoch))
+    if training.learning_rate is not None or training.cosine_decay:
+        config = optimizer.get_config()
+        config["learning_rate"] = rate
+        optimizer = optimizer.__class__.from_config(config)
+    return optimizer
+
+
+def train(model, config, x_train, y_train, verbose):
+    """Compile and fit ``model`` as ``config.training`` says; returns the Keras history (or None)."""
+    training = config.training
+    if training.epochs == 0:
+        return None
+    fit_samples = len(x_train) * (1 - training.validation_split)
+    optimizer = make_optimizer(training, math.ceil(fit_samples / training.batch_size))
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    if optimizer is None:
+        model.compile(loss=loss, metrics=["accuracy"])
+    else:
+        model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])
+    return model.fit(x_train, y_train, epochs=training.epochs, batch_size=training.batch_size,
+                     validation_split=training.validation_split, verbose=verbose)
+
+
+def plaintext_accuracy(model, x, y):
+    """Accuracy of the float model (argmax of the logits)."""
+    logits = model.predict(x, batch_size=1024, verbose=0)
+    return float(np.mean(np.argmax(logits, axis=-1) == np.asarray(y).reshape(-1)))

@@ -1,0 +1,209 @@
+"""Run one experiment end to end: train or load, prepare, encrypt, infer encrypted, report.
+
+The client/server split is kept inside one process: the client context (with the secret key)
+encrypts and decrypts; the server's forward pass gets only ``client.public()`` material.
+"""
+
+import math
+import resource
+import sys
+import time
+
+import keras
+import numpy as np
+
+import heras
+import primitives as P
+from primitives.serialization import library_versions
+from .building import build_model, plaintext_accuracy, train
+from .config import ConfigError
+from .data import load_dataset
+from .results import claim_output_dir, write_results
+
+
+def prepare(config, log=print, verbose=None):
+    """Load data, build and train (or load) the model, and prepare it for encryption.
+
+    Returns ``(model, plan, data)`` with ``data = ((x_train, y_train), (x_test, y_test))``.
+    """
+    keras.utils.set_random_seed(config.training.seed)
+    data = load_dataset(config)
+    (x_train, y_train), _ = data
+    model = build_model(config, x_train.shape[1:])
+    if config.model.load:
+        log(f"Loaded {config.model.load}")
+    else:
+        log(f"Training {config.model.name} on {len(x_train):,} {config.dataset.name} images "
+            f"for {config.training.epochs} epochs")
+        train(model, config, x_train, y_train, _keras_verbose(verbose if verbose is not None
+                                                              else config.training.verbose))
+    e = config.encryption
+    samples = evaluation_samples(config, data)
+    try:
+        plan = model.prepare_encryption(e.scheme, security=e.security, calibration=x_train,
+                                        input_bits=e.input_bits, weight_bits=e.weight_bits,
+                                        precision_bits=e.precision_bits, batch_size=samples)
+    except NotImplementedError as err:
+        raise ConfigError(f"model.layers: {err}") from err
+    if isinstance(e.parameters, dict):
+        plan.parameters = explicit_parameters(e, plan)
+    return model, plan, data
+
+
+def explicit_parameters(encryption, plan):
+    """The parameters written in the config, checked against what the prepared model needs."""
+    fields = {"scheme": encryption.scheme, "security": encryption.security, **encryption.parameters}
+    try:
+        params = P.Parameters.from_dict(fields)
+    except P.ParameterError as err:
+        raise ConfigError(f"encryption.parameters: {err}") from err
+    if params.scheme != encryption.scheme:
+        raise ConfigError(f"encryption.parameters.scheme is {params.scheme!r} but encryption.scheme is "
+                          f"{encryption.scheme!r}; make them agree.")
+    if params.scheme == "bfv" and params.max_exact_value < plan.max_value:
+        raise ConfigError(
+            f"encryption.parameters: plaintext moduli {list(params.plain_moduli)} hold |value| <= "
+            f"{params.max_exact_value:.4g}, but the model's proven bound is {plan.max_value:.4g}. Add or "
+            "enlarge plain_moduli, lower encryption.input_bits/weight_bits, or use parameters: auto.")
+    if params.scheme == "ckks" and params.levels < plan.depth:
+        raise ConfigError(f"encryption.parameters: {params.levels} rescaling levels, but the model needs "
+                          f"{plan.depth}. Add coefficient primes, or use parameters: auto.")
+    return params
+
+
+def evaluation_samples(config, data):
+    """How many test images get encrypted."""
+    test_count = len(data[1][0])
+    wanted = config.evaluation.samples
+    return test_count if wanted is None else min(wanted, test_count)
+
+
+def run(config, output=None, overwrite=None, log=print, verbose=None):
+    """Run ``config`` and write its results; returns the results dict.
+
+    Args:
+        config: a :class:`~experiments.config.RunConfig`.
+        output: folder to write into (default ``config.output.dir`` or ``runs/<name>``).
+        overwrite: replace earlier results there (default ``config.output.overwrite``).
+        log: where progress lines go.
+        verbose: Keras verbosity for training and progress bars (None: bars on a terminal).
+    """
+    overwrite = config.output.overwrite if overwrite is None else overwrite
+    folder = claim_output_dir(output or config.output_dir(), overwrite)
+    started = time.perf_counter()
+    model, plan, data = prepare(config, log, verbose)
+    (_, _), (x_test, y_test) = data
+    log(str(plan))
+    results = {"model": config.model.name, "dataset": config.dataset.name, "scheme": plan.scheme,
+               "security_bits": plan.parameters.security}
+    results.update(_parameter_fields(plan.parameters))
+    costs = model.encryption_costs()
+    results.update({"parameters_count": int(model.count_params()),
+                    "activations": int(sum(row["activations"] or 0 for row in costs)), "depth": plan.depth,
+                    "proven_max_value": float(plan.max_value),
+                    "plaintext_accuracy": plaintext_accuracy(model, x_test, y_test)})
+    if plan.scheme == "bfv":
+        discretised = np.asarray(model.predict_discretized(x_test))
+        results["discretized_accuracy"] = _accuracy(discretised, y_test)
+    else:
+        results["discretized_accuracy"] = None
+    samples = evaluation_samples(config, data)
+    results.update(encrypted_evaluation(model, plan, x_test[:samples], y_test[:samples],
+                                        config.evaluation.batch_size, log, verbose))
+    results["peak_memory_mb"] = peak_memory_mb()
+    results["total_s"] = time.perf_counter() - started
+    results["library_versions"] = {**library_versions(), "tensorflow": _tensorflow_version(),
+                                   "keras": keras.__version__}
+    results["config"] = config.to_dict()
+    heras.deployment.save_prepared(model, folder / "prepared", overwrite=True)
+    (folder / "parameters.yaml").write_text(plan.parameters.to_yaml(), encoding="utf-8")
+    json_path, _ = write_results(folder, results)
+    results["output_dir"] = str(folder)
+    log(f"Results written to {json_path}")
+    return results
+
+
+def encrypted_evaluation(model, plan, x, y, batch_size, log=print, verbose=None):
+    """Encrypt ``x`` batch by batch, run the server forward pass, decrypt and compare.
+
+    Returns the encrypted figures of results.json: accuracy, agreement (with the discretised
+    model for BFV, bit for bit in ``exact``; with the float model for CKKS), per-batch latency,
+    throughput, encryption/decryption time, and server time per layer.
+    """
+    client = P.Context(plan.parameters)
+    server = client.public()
+    batch = batch_size or client.slot_count
+    batches = math.ceil(len(x) / batch)
+    log(f"Encrypted evaluation: {len(x):,} samples in {batches} batch(es) of up to {batch:,} "
+        f"(n = {plan.parameters.poly_modulus_degree}, {len(client.components)} CRT component(s))")
+    encrypt_s = forward_s = decrypt_s = 0.0
+    latencies, outputs, layer_times = [], [], {}
+    bar_verbose = _keras_verbose(verbose)
+    for b in range(batches):
+        chunk = x[b * batch:(b + 1) * batch]
+        start = time.perf_counter()
+        query = [model.encrypt_inputs(server, chunk)]  # a list: the forward pass frees it early
+        encrypt_s += time.perf_counter() - start
+        bar = keras.utils.Progbar(len(model.layers), verbose=bar_verbose, unit_name="layer")
+        clock = [time.perf_counter()]
+
+        def progress(index, layer, bar=bar, clock=clock):
+            now = time.perf_counter()
+            layer_times[layer.name] = layer_times.get(layer.name, 0.0) + now - clock[0]
+            clock[0] = now
+            bar.update(index + 1, values=None)
+
+        log(f"batch {b + 1}/{batches}: encrypted in {time.perf_counter() - start:.2f} s; server forward:")
+        start = time.perf_counter()
+        answer = model.encrypted_forward(query.pop(), progress=progress)
+        latencies.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        outputs.append(np.asarray(P.decrypt(client, answer)))
+        decrypt_s += time.perf_counter() - start
+        del answer
+    forward_s = sum(latencies)
+    raw = np.concatenate(outputs)
+    logits = raw.astype(np.float64) / plan.output_scale
+    predictions = logits.argmax(axis=-1)
+    figures = {"encrypted_accuracy": float(np.mean(predictions == np.asarray(y).reshape(-1))),
+               "encrypted_samples": int(len(x)), "batch_size": int(batch), "batches": batches,
+               "latency_s": float(np.median(latencies)), "forward_s_total": forward_s,
+               "throughput_per_hour": len(x) / forward_s * 3600, "encrypt_s": encrypt_s,
+               "decrypt_s": decrypt_s, "layer_times_s": layer_times}
+    if plan.scheme == "bfv":
+        reference = np.asarray(model.predict_discretized(x))
+        figures["exact"] = bool(np.array_equal(raw.astype(object), reference.astype(object)))
+        figures["mismatched_samples"] = int(np.sum(np.any(raw.astype(object) != reference.astype(object), axis=-1)))
+        reference = reference.astype(np.float64)
+    else:
+        reference = model.predict(x, batch_size=1024, verbose=0)
+        figures["max_abs_error"] = float(np.max(np.abs(logits - reference)))
+    figures["agreement"] = float(np.mean(predictions == reference.argmax(axis=-1)))
+    return figures
+
+
+def _parameter_fields(params):
+    return {"poly_modulus_degree": params.poly_modulus_degree, "plain_moduli": list(params.plain_moduli),
+            "coeff_mod_bit_sizes": list(params.coeff_mod_bit_sizes), "scale_bits": params.scale_bits}
+
+
+def _accuracy(outputs, y):
+    return float(np.mean(np.asarray(outputs, dtype=np.float64).argmax(axis=-1) == np.asarray(y).reshape(-1)))
+
+
+def peak_memory_mb():
+    """Peak resident memory of this process (MiB)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+
+
+def _tensorflow_version():
+    import tensorflow
+    return tensorflow.__version__
+
+
+def _keras_verbose(verbose):
+    """Keras verbosity: progress bars on a terminal, one line per epoch otherwise."""
+    if verbose is not None:
+        return verbose
+    return 1 if sys.stdout.isatty() else 2

@@ -53,12 +53,15 @@ def build_model(config, input_shape):
                               f"dataset {config.dataset.name!r} gives {tuple(input_shape)}.")
         return model
     layers = [layer_from_spec(spec, i) for i, spec in enumerate(config.model.layers)]
-    model = heras.models.Sequential([heras.layers.Input(tuple(input_shape))] + layers, name=_keras_name(config))
     try:
-        model.compute_output_shape((None, *input_shape))
-    except Exception as err:  # noqa: BLE001 - Keras raises several types for shape mismatches
-        raise ConfigError(f"model.layers: the layers do not fit inputs of shape {tuple(input_shape)}: {err}. "
-                          "Dense layers on images need a Flatten first.") from err
+        model = heras.models.Sequential([heras.layers.Input(tuple(input_shape))] + layers, name=_keras_name(config))
+    except ValueError as err:  # Keras: a layer does not fit the shape it receives
+        raise ConfigError(f"model.layers do not fit inputs of shape {tuple(input_shape)}: {err}") from err
+    output_shape = tuple(model.outputs[0].shape[1:])
+    if len(output_shape) != 1:
+        raise ConfigError(f"model.layers: the model maps inputs of shape {tuple(input_shape)} to {output_shape} "
+                          "per sample; a classifier must output one score per class. Put a Flatten first "
+                          "(Dense acts on the last axis only).")
     return model
 
 

@@ -230,6 +230,8 @@ def _check_values(config, base):
                             ("dataset.train_samples", d.train_samples, 1)):
         if value is not None and value < low:
             raise ConfigError(f"{key}: expected an integer >= {low}. Found {value}.")
+    if t.verbose not in (None, 0, 1, 2):
+        raise ConfigError(f"training.verbose: expected 0, 1 or 2 (Keras verbosity). Found {t.verbose}.")
     if not 0.0 <= t.validation_split < 1.0:
         raise ConfigError(f"training.validation_split: expected a fraction in [0, 1). Found {t.validation_split}.")
     if e.input_bits > 24 or e.weight_bits > 24:

@@ -92,6 +92,18 @@ def run(config, output=None, overwrite=None, log=print, verbose=None):
     folder = claim_output_dir(output or config.output_dir(), overwrite)
     started = time.perf_counter()
     model, plan, data = prepare(config, log, verbose)
+    results = measure(config, model, plan, data, log, verbose)
+    results["total_s"] = time.perf_counter() - started
+    heras.deployment.save_prepared(model, folder / "prepared", overwrite=True)
+    (folder / "parameters.yaml").write_text(plan.parameters.to_yaml(), encoding="utf-8")
+    json_path, _ = write_results(folder, results)
+    results["output_dir"] = str(folder)
+    log(f"Results written to {json_path}")
+    return results
+
+
+def measure(config, model, plan, data, log=print, verbose=None):
+    """Every figure of results.json for a prepared model: accuracies, costs, encrypted run."""
     (_, _), (x_test, y_test) = data
     log(str(plan))
     results = {"model": config.model.name, "dataset": config.dataset.name, "scheme": plan.scheme,
@@ -111,15 +123,9 @@ def run(config, output=None, overwrite=None, log=print, verbose=None):
     results.update(encrypted_evaluation(model, plan, x_test[:samples], y_test[:samples],
                                         config.evaluation.batch_size, log, verbose))
     results["peak_memory_mb"] = peak_memory_mb()
-    results["total_s"] = time.perf_counter() - started
     results["library_versions"] = {**library_versions(), "tensorflow": _tensorflow_version(),
                                    "keras": keras.__version__}
     results["config"] = config.to_dict()
-    heras.deployment.save_prepared(model, folder / "prepared", overwrite=True)
-    (folder / "parameters.yaml").write_text(plan.parameters.to_yaml(), encoding="utf-8")
-    json_path, _ = write_results(folder, results)
-    results["output_dir"] = str(folder)
-    log(f"Results written to {json_path}")
     return results
 
 

@@ -1,0 +1,128 @@
+"""SEALion's results table, reproduced: the paper's figures beside ours, measured in one run.
+
+Each model is a config in ``configs/`` run end to end (train, discretise, select parameters,
+encrypt a full batch, forward on the server, decrypt) in its own process, so its peak memory is
+its own. Dense models are also run with the straightforward TenSEAL implementation
+(``benchmarks/tenseal_reference.py``) on the same integer weights, parameters and batch; the
+ratio compares server forward times on that batch.
+
+    SEALION_DATA=../shared/data python benchmarks/sealion_table.py
+    python benchmarks/sealion_table.py --configs mnist_dnn30 --set training.epochs=2   # smoke run
+
+Writes benchmarks/results/sealion_table.json and .md.
+"""
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks._common import DEFAULT_OUTPUT, machine, machine_line, write_results  # noqa: E402
+
+PAPER = [  # SEALion (van Elsloo, Patrini, Ivey-Law, 2019), MNIST; n,t = degree, plaintext moduli
+    {"model": "CryptoNets", "activations": 945, "nt": "4096,2", "latency_s": 250, "throughput": 58982, "accuracy": 98.95},
+    {"model": "DNN-30", "activations": 30, "nt": "4096,1", "latency_s": 1.14, "throughput": 12933344, "accuracy": 97.40},
+    {"model": "DNN-100", "activations": 100, "nt": "4096,1", "latency_s": 3.28, "throughput": 4494965, "accuracy": 98.01},
+    {"model": "CNN-16", "activations": 3236, "nt": "8192,2", "latency_s": 192, "throughput": 153600, "accuracy": 98.96},
+    {"model": "CNN-16 L0", "activations": 762, "nt": "8192,2", "latency_s": 60, "throughput": 491520, "accuracy": 98.91},
+]
+DEFAULT_CONFIGS = ("mnist_dnn30", "mnist_dnn100", "mnist_cnn16")
+
+
+def measure_one(config_path, overrides, tenseal):
+    """Run one config (in this process) and, for dense models, the TenSEAL reference."""
+    import numpy as np
+
+    from experiments import load_config
+    from experiments.runner import measure, prepare
+    config = load_config(config_path, overrides)
+    log = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
+    model, plan, data = prepare(config, log=log, verbose=0)
+    results = measure(config, model, plan, data, log=log, verbose=0)
+    results.pop("config", None)
+    if tenseal and plan.scheme == "bfv":
+        from benchmarks import tenseal_reference
+        try:
+            tenseal_reference.dense_layers(model)
+        except ValueError as err:
+            results["tenseal"] = {"skipped": str(err)}
+        else:
+            x = data[1][0][:plan.parameters.slot_count]
+            reference = tenseal_reference.run(model, plan, plan.quantize(x))
+            expected = np.asarray(model.predict_discretized(x)).astype(object)
+            outputs = reference.pop("outputs")
+            reference["exact"] = bool(np.array_equal(outputs.astype(object), expected))
+            reference["samples"] = len(x)
+            reference["throughput_per_hour"] = len(x) / reference["forward_s"] * 3600
+            from experiments.runner import peak_memory_mb
+            reference["peak_memory_mb_process"] = peak_memory_mb()
+            results["tenseal"] = reference
+    return results
+
+
+def table(rows, facts):
+    """The markdown report: paper, ours, TenSEAL."""
+    lines = ["# SEALion's table, reproduced", "",
+             "Paper (SEALion, 2019, MNIST; n,t = ring degree, plaintext moduli):", "",
+             "| Model | Activations | n,t | Latency s | Throughput /h | Accuracy % |", "|---|---|---|---|---|---|"]
+    lines += [f"| {p['model']} | {p['activations']:,} | {p['nt']} | {p['latency_s']} | {p['throughput']:,} | "
+              f"{p['accuracy']:.2f} |" for p in PAPER]
+    lines += ["", "Ours, measured in this run (2 cores; latency = server forward time of one full batch; "
+              "throughput = batch / latency):", "",
+              "| Model | Dataset | Scheme | Activations | n,t | Batch | Latency s | Throughput /h | Accuracy % "
+              "(plain / discretised / encrypted) | Exact | Peak MB | TenSEAL forward s | Ours vs TenSEAL |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        moduli = r["plain_moduli"]
+        nt = f"{r['poly_modulus_degree']},{len(moduli) if moduli else '-'}"
+        acc = " / ".join("-" if r.get(k) is None else f"{100 * r[k]:.2f}"
+                         for k in ("plaintext_accuracy", "discretized_accuracy", "encrypted_accuracy"))
+        ts_row = r.get("tenseal") or {}
+        ts_s = f"{ts_row['forward_s']:.2f}" + ("" if ts_row.get("exact") else " (WRONG)") if "forward_s" in ts_row else "-"
+        ratio = f"{ts_row['forward_s'] / r['latency_s']:.2f}x" if "forward_s" in ts_row else "-"
+        lines.append(f"| {r['model']} | {r['dataset']} | {r['scheme'].upper()} | {r['activations']:,} | {nt} | "
+                     f"{r['batch_size']:,} | {r['latency_s']:.2f} | {r['throughput_per_hour']:,.0f} | {acc} | "
+                     f"{r.get('exact', '-')} | {r['peak_memory_mb']:,.0f} | {ts_s} | {ratio} |")
+    lines += ["", machine_line(facts)]
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--configs", nargs="+", default=list(DEFAULT_CONFIGS),
+                        help="config names in configs/ (or paths)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[],
+                        help="config override for every model, e.g. training.epochs=2")
+    parser.add_argument("--no-tenseal", action="store_true", help="skip the TenSEAL reference")
+    parser.add_argument("--output", default=str(DEFAULT_OUTPUT))
+    parser.add_argument("--one", help=argparse.SUPPRESS)      # child mode: one config
+    parser.add_argument("--json", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.one:
+        results = measure_one(args.one, args.overrides, not args.no_tenseal)
+        Path(args.json).write_text(json.dumps(results, default=str))
+        return 0
+    rows = []
+    for name in args.configs:
+        path = Path(name) if name.endswith(".yaml") else ROOT / "configs" / f"{name}.yaml"
+        with tempfile.NamedTemporaryFile(suffix=".json") as out:
+            command = [sys.executable, __file__, "--one", str(path), "--json", out.name]
+            command += [f"--set={o}" for o in args.overrides] + (["--no-tenseal"] if args.no_tenseal else [])
+            print(f"== {path.name}", flush=True)
+            subprocess.run(command, check=True, cwd=ROOT)
+            rows.append(json.loads(Path(out.name).read_text()))
+    facts = machine()
+    markdown = table(rows, facts)
+    write_results(args.output, "sealion_table", {"machine": facts, "paper": PAPER, "runs": rows,
+                                                 "overrides": args.overrides}, markdown)
+    print(markdown)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

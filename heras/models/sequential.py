@@ -154,13 +154,19 @@ class Sequential(keras.Sequential):
         The low-level step behind ``predict``: it uses the weights as they are (the prepared
         ones after ``prepare_encryption``), so call it directly only for weights already in
         encryptable form, e.g. hand-set integers. ``progress(index, layer)``, if given, is called
-        after each layer (progress bars, per-layer timing).
+        after each layer (progress bars, per-layer timing) for the part computed in this
+        process: BFV CRT primes and ciphertext groups are spread over worker processes
+        (:mod:`primitives.parallel`; ``SEALION_WORKERS=1`` keeps everything in one process).
         """
         check_encryptable(self.layers)
         expected = tuple(self.inputs[0].shape[1:]) if self.inputs else None
         if expected is not None and tuple(x.shape) != expected:
             raise P.ShapeError(f"The model expects inputs of per-sample shape {expected}; the "
                                f"encrypted tensor has shape {tuple(x.shape)}.")
+        # BFV CRT primes (or ciphertext groups) are independent: one process per core
+        return P.parallel.map_parts(lambda part: self._run_layers(part, progress), x)
+
+    def _run_layers(self, x, progress=None):
         for index, layer in enumerate(self.layers):
             x = layer.call(x)
             if progress is not None:

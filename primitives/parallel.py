@@ -1,0 +1,158 @@
+"""Use every core for encrypted computations that split into independent parts.
+
+SEAL is single-threaded and TenSEAL's bindings hold the GIL, so threads do not help. But BFV
+with k CRT primes is k independent computations (one per prime), and a batch larger than the
+slot count is several independent ciphertext groups. :func:`map_parts` runs a function on
+each part in a forked worker process (the parent computes one part itself), then stitches the
+results back together. Forking shares the inputs, keys and model with the workers without
+copying or serialising them; only the (small) results travel back, in the checked
+serialisation format.
+
+The function must only compute on the encrypted tensor (SEAL and numpy): a forked child must
+not use TensorFlow, whose thread pools do not survive a fork. heras runs prepared models,
+whose weights are numpy arrays, so its encrypted forward pass qualifies.
+
+``SEALION_WORKERS`` (environment) caps the processes; 1 turns this off.
+"""
+
+import os
+import pickle
+import traceback
+
+import numpy as np
+
+from .context import Context
+from .encrypted_tensor import EncryptedTensor
+
+
+def worker_count():
+    """Processes to use: $SEALION_WORKERS if set, else the cores this process may run on."""
+    setting = os.environ.get("SEALION_WORKERS")
+    if setting:
+        try:
+            value = int(setting)
+        except ValueError:
+            raise ValueError(f"SEALION_WORKERS must be a positive integer; found {setting!r}.") from None
+        if value < 1:
+            raise ValueError(f"SEALION_WORKERS must be a positive integer; found {setting!r}.")
+        return value
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def split(x, parts):
+    """Split ``x`` into at most ``parts`` independent tensors: by CRT component, else by group.
+
+    Returns (pieces, axis): axis 0 = components, 1 = groups, None = not split.
+    """
+    components, groups = x.data.shape[0], x.data.shape[1]
+    if parts > 1 and components > 1:
+        chunks = np.array_split(np.arange(components), min(parts, components))
+        return [_component_view(x, chunk) for chunk in chunks], 0
+    if parts > 1 and groups > 1:
+        chunks = np.array_split(np.arange(groups), min(parts, groups))
+        return [_group_view(x, chunk) for chunk in chunks], 1
+    return [x], None
+
+
+def _component_view(x, indices):
+    """``x`` restricted to some CRT components. The context view keeps the full parameters, so
+    overflow guards still check against the whole CRT product T."""
+    context = Context(x.context.parameters, _components=[x.context.components[i] for i in indices],
+                      _key_id=x.context.key_id)
+    # noise estimates stay per plaintext prime of the full parameters (ops compute them so)
+    return EncryptedTensor(context, x.data[indices], x.shape, x.batch_size, x.bound, x.noise_used_bits,
+                           x.depth_used)
+
+
+def _group_view(x, indices):
+    """``x`` restricted to some ciphertext groups (consecutive slices of the batch)."""
+    slots = x.context.slot_count
+    first, last = int(indices[0]), int(indices[-1])
+    batch = min(x.batch_size, (last + 1) * slots) - first * slots
+    return EncryptedTensor(x.context, x.data[:, indices], x.shape, batch, x.bound, x.noise_used_bits,
+                           x.depth_used)
+
+
+def map_parts(function, x, workers=None):
+    """Return ``function(x)``, computed part by part in parallel processes when ``x`` splits.
+
+    Args:
+        function: EncryptedTensor -> EncryptedTensor, acting on every CRT component and group
+            independently (element-wise ops, linear layers, polynomials: any network).
+        x: the input tensor.
+        workers: processes in all (default :func:`worker_count`).
+    """
+    workers = worker_count() if workers is None else workers
+    if not isinstance(x, EncryptedTensor) or workers <= 1 or not hasattr(os, "fork"):
+        return function(x)
+    pieces, axis = split(x, workers)
+    if axis is None:
+        return function(x)
+    children = [_fork(function, piece) for piece in pieces[1:]]
+    try:
+        first = function(pieces[0])
+    except BaseException:
+        for pid, reader in children:
+            _reap(pid, reader)
+        raise
+    results = [first] + [_collect(pid, reader, piece.context) for (pid, reader), piece in zip(children, pieces[1:])]
+    return _stitch(results, axis, x)
+
+
+def _fork(function, piece):
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: compute, send the result (or the error) back, exit without cleanup
+        os.close(read_fd)
+        status = 0
+        try:
+            payload = pickle.dumps(("ok", function(piece).serialize()))
+        except BaseException as error:  # noqa: BLE001 - every failure must reach the parent
+            status = 1
+            try:
+                payload = pickle.dumps(("error", error, traceback.format_exc()))
+            except Exception:  # noqa: BLE001 - unpicklable exception
+                payload = pickle.dumps(("error", RuntimeError(repr(error)), traceback.format_exc()))
+        with os.fdopen(write_fd, "wb") as pipe:
+            pipe.write(payload)
+        os._exit(status)
+    os.close(write_fd)
+    return pid, os.fdopen(read_fd, "rb")
+
+
+def _collect(pid, reader, context):
+    data = _reap(pid, reader)
+    if not data:
+        raise RuntimeError("A worker process died without a result (out of memory?). Set "
+                           "SEALION_WORKERS=1 to compute in one process.")
+    message = pickle.loads(data)
+    if message[0] == "error":
+        error, trace = message[1], message[2]
+        raise error from RuntimeError(f"in a worker process:\n{trace}")
+    return EncryptedTensor.from_bytes(message[1], context)
+
+
+def _reap(pid, reader):
+    with reader:
+        data = reader.read()
+    os.waitpid(pid, 0)
+    return data
+
+
+def _stitch(results, axis, x):
+    """One tensor from the parts' results (split along ``axis``)."""
+    first = results[0]
+    data = np.concatenate([r.data for r in results], axis=axis)
+    # every part estimates the noise of all plaintext primes alike: keep the worst
+    noise = np.max([np.broadcast_to(np.asarray(r.noise_used_bits, dtype=float), x.noise_used_bits.shape)
+                    for r in results], axis=0)
+    batch = first.batch_size if axis == 0 else sum(r.batch_size for r in results)
+    bound = first.bound
+    for other in results[1:]:  # parts see the same bounds; keep the largest if they ever differ
+        bound = np.maximum(bound, other.bound) if bound.dtype != object else np.array(
+            [max(a, b) for a, b in zip(bound.tolist(), other.bound.tolist())], dtype=object)
+    return EncryptedTensor(x.context, data, first.shape, batch, bound, noise,
+                           max(r.depth_used for r in results))

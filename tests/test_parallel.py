@@ -1,0 +1,69 @@
+"""Parallel encrypted computation (primitives.parallel): identical results, errors surface."""
+
+import numpy as np
+import pytest
+
+import primitives as P
+from primitives import parallel
+
+
+def network(w):
+    return lambda t: P.add(P.square(P.matmul(t, w)), 3)
+
+
+@pytest.mark.parametrize("workers", [2, 3])
+def test_split_over_crt_primes_decrypts_identically(bfv_big_context, rng, workers):
+    x = rng.integers(-50, 50, size=(40, 6))
+    w = rng.integers(-30, 30, size=(6, 4))
+    enc = P.encrypt(bfv_big_context.public(), x, bound=50)
+    serial = network(w)(enc)
+    split = parallel.map_parts(network(w), enc, workers=workers)
+    expected = (x @ w) ** 2 + 3
+    np.testing.assert_array_equal(P.decrypt(bfv_big_context, split), expected)
+    np.testing.assert_array_equal(P.decrypt(bfv_big_context, serial), expected)
+    assert split.data.shape == serial.data.shape == (4, 1, 4)
+    np.testing.assert_array_equal(split.noise_used_bits, serial.noise_used_bits)
+    assert split.bound.tolist() == serial.bound.tolist() and split.depth_used == serial.depth_used == 1
+
+
+def test_split_over_ciphertext_groups(ckks_context, rng):
+    slots = ckks_context.slot_count
+    x = rng.uniform(-1, 1, size=(2 * slots + 5, 3))
+    w = rng.uniform(-1, 1, size=(3, 2))
+    enc = P.encrypt(ckks_context, x)
+    out = parallel.map_parts(network(w), enc, workers=2)
+    assert out.batch_size == len(x) and out.groups == 3
+    np.testing.assert_allclose(P.decrypt(ckks_context, out), (x @ w) ** 2 + 3, atol=1e-3)
+
+
+def test_worker_errors_reach_the_caller_with_their_type(bfv_big_context, rng):
+    enc = P.encrypt(bfv_big_context.public(), rng.integers(0, 10, size=(4, 2)), bound=10)
+    huge = np.full((2, 1), 2 ** 40)
+
+    def overflow(t):
+        return P.square(P.square(P.matmul(t, huge)))
+
+    with pytest.raises(P.OverflowRiskError):
+        parallel.map_parts(overflow, enc, workers=2)
+
+
+def test_child_only_failure_is_reported(bfv_big_context, rng):
+    enc = P.encrypt(bfv_big_context.public(), rng.integers(0, 10, size=(4, 2)), bound=10)
+    parent_pid = __import__("os").getpid()
+
+    def fails_in_child(t):
+        if __import__("os").getpid() != parent_pid:
+            raise ValueError("child failed")
+        return t
+
+    with pytest.raises(ValueError, match="child failed"):
+        parallel.map_parts(fails_in_child, enc, workers=2)
+
+
+def test_worker_setting(monkeypatch):
+    monkeypatch.setenv("SEALION_WORKERS", "1")
+    assert parallel.worker_count() == 1
+    for bad in ("0", "two"):
+        monkeypatch.setenv("SEALION_WORKERS", bad)
+        with pytest.raises(ValueError, match="SEALION_WORKERS must be a positive integer"):
+            parallel.worker_count()

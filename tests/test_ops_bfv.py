@@ -112,3 +112,19 @@ def test_dnn_pipeline_matches_numpy_and_keeps_noise_budget(bfv_context, rng):
     assert out.depth_used == 1
     measured = out.noise_budget()
     assert measured > 0 and out.noise_budget_estimate_bits <= measured  # the model is conservative
+
+
+def test_deferred_relinearisation_stays_exact(bfv_big_context, rng, via):
+    """BFV products keep three polynomials until the next product needs two: linear layers,
+    further products, serialisation and decryption all work on them, exactly."""
+    x = rng.integers(-20, 20, size=(12, 5))
+    w = rng.integers(-9, 9, size=(5, 3))
+    enc = via(P.encrypt(bfv_big_context, x, bound=20))
+    squared = P.square(enc)
+    assert {ct.size() for ct in squared.data.ravel()} == {3}
+    linear = via(P.matmul(squared, w))
+    fourth = P.square(linear)  # relinearises its (deferred) inputs first
+    expected = ((x ** 2) @ w) ** 2
+    np.testing.assert_array_equal(P.decrypt(bfv_big_context, fourth).astype(object), expected.astype(object))
+    np.testing.assert_array_equal(P.decrypt(bfv_big_context, linear), (x ** 2) @ w)
+    assert P.decrypt(bfv_big_context, P.multiply(squared, enc)).tolist() == (x ** 3).tolist()

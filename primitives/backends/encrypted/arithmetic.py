@@ -161,9 +161,11 @@ def _multiply_encrypted(x, y, op):
         [multiply_cost_bits(params.poly_modulus_degree, t) for t in params.plain_moduli] or [0.0])
     guards.check_noise(x, noise, op)
 
+    defer = x.scheme == "bfv"  # BFV: relinearise when the next product needs it (see seal_ops.multiply)
+
     def per_ciphertext(c, comp, g, f):
         a, b = x.data[c, g, xi[f]], y.data[c, g, yi[f]]
-        return seal_ops.multiply(comp, a, a if (x is y and xi[f] == yi[f]) else b)
+        return seal_ops.multiply(comp, a, a if (x is y and xi[f] == yi[f]) else b, relinearize=not defer)
 
     return build(x, out_shape, per_ciphertext, bound, noise, max(x.depth_used, y.depth_used) + 1)
 

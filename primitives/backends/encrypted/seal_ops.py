@@ -90,17 +90,37 @@ def multiply_plain(component, a, plain):
     return out
 
 
-def multiply(component, a, b):
-    """Ciphertext product, relinearised; CKKS rescales once."""
+def multiply(component, a, b, relinearize=True):
+    """Ciphertext product; CKKS rescales once.
+
+    With ``relinearize=False`` the product keeps three polynomials: relinearisation is
+    deferred to whoever needs two (the next product, via :func:`relinearized`). A linear layer
+    with fewer outputs than inputs then relinearises its outputs only (SEALion's networks:
+    3,136 squares feed 100 outputs), and SEAL adds, multiplies by plaintexts, decrypts and
+    serialises 3-polynomial ciphertexts as they are.
+    """
+    same = a is b
+    a = relinearized(component, a)
+    b = a if same else relinearized(component, b)
     a, b = align(component, a, b)
     out = new(component)
     if a is b:
         component.evaluator.square(a, out)
     else:
         component.evaluator.multiply(a, b, out)
-    component.evaluator.relinearize_inplace(out, component.relin_keys)
+    if relinearize:
+        component.evaluator.relinearize_inplace(out, component.relin_keys)
     if not is_bfv(component):
         component.evaluator.rescale_to_next_inplace(out)
+    return out
+
+
+def relinearized(component, a):
+    """``a`` with two polynomials: itself, or a relinearised copy of a deferred product."""
+    if a.size() <= 2:
+        return a
+    out = new(component)
+    component.evaluator.relinearize(a, component.relin_keys, out)
     return out
 
 

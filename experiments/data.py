@@ -14,8 +14,7 @@ def load_dataset(config):
     loader = getattr(heras.datasets, d.name)
     data_dir = resolve(config, d.data_dir) if d.data_dir else None
     try:
-        (x_train, y_train), (x_test, y_test) = loader.load_data(data_dir=data_dir, download=d.download) \
-            if d.name != "digits" else loader.load_data()
+        (x_train, y_train), (x_test, y_test) = loader.load_data(data_dir=data_dir, download=d.download)
     except FileNotFoundError as err:
         raise ConfigError(f"dataset: {err} Or set dataset.download: true to let Keras fetch it.") from err
     if d.train_samples is not None:

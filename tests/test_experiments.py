@@ -142,6 +142,22 @@ def test_a_second_run_never_overwrites_the_first(quickstart_run):
     assert claim_output_dir(folder, overwrite=True) == folder
 
 
+def test_a_saved_model_runs_without_training(quickstart_run, tmp_path):
+    folder, first = quickstart_run
+    raw = quickstart_raw()
+    del raw["model"]["layers"]
+    raw["model"]["load"] = str(folder / "prepared" / "model.keras")
+    results = run(parse_config(raw), output=tmp_path, log=quiet, verbose=0)
+    assert results["exact"] is True
+    assert results["plaintext_accuracy"] == first["plaintext_accuracy"]
+    assert results["encrypted_accuracy"] == first["encrypted_accuracy"]
+    wrong_shape = parse_config({**raw, "dataset": {"name": "mnist", "data_dir": str(tmp_path)}})
+    np.savez(tmp_path / "mnist.npz", **{k: np.zeros((2, 28, 28) if k[0] == "x" else 2, np.uint8)
+                                          for k in ("x_train", "y_train", "x_test", "y_test")})
+    with pytest.raises(ConfigError, match=r"expects inputs of shape \(8, 8, 1\)"):
+        run(wrong_shape, output=tmp_path / "other", log=quiet, verbose=0)
+
+
 def test_run_refuses_explicit_parameters_too_small_for_the_model(tmp_path):
     small = {"poly_modulus_degree": 4096, "coeff_mod_bit_sizes": [36, 36, 37], "plain_moduli": [40961],
              "depth": 1}

@@ -12,8 +12,8 @@ PATH = Path(__file__).resolve().parent / "data" / "digits.npz"
 MAX_PIXEL = 16
 
 
-def load_data(data_dir=None):
-    """Return ((x_train, y_train), (x_test, y_test)); ``data_dir`` is accepted and ignored
-    (the archive ships inside the package)."""
-    del data_dir
+def load_data(data_dir=None, download=None):
+    """Return ((x_train, y_train), (x_test, y_test)); ``data_dir`` and ``download`` are accepted
+    like the other loaders' and ignored (the archive ships inside the package)."""
+    del data_dir, download
     return read_npz(PATH)

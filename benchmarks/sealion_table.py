@@ -9,6 +9,9 @@ ratio compares server forward times on that batch.
     SEALION_DATA=../shared/data python benchmarks/sealion_table.py
     python benchmarks/sealion_table.py --configs mnist_dnn30 --set training.epochs=2   # smoke run
 
+Every forward pass is repeated (``--set evaluation.repeats=N``, default 3 here) and the
+median reported, ours and TenSEAL's alike.
+
 Writes benchmarks/results/sealion_table.json and .md.
 """
 
@@ -53,7 +56,7 @@ def measure_one(config_path, overrides, tenseal):
             results["tenseal"] = {"skipped": str(err)}
         else:
             x = data[1][0][:plan.parameters.slot_count]
-            reference = tenseal_reference.run(model, plan, plan.quantize(x))
+            reference = tenseal_reference.run(model, plan, plan.quantize(x), config.evaluation.repeats)
             expected = np.asarray(model.predict_discretized(x)).astype(object)
             outputs = reference.pop("outputs")
             reference["exact"] = bool(np.array_equal(outputs.astype(object), expected))
@@ -103,6 +106,8 @@ def main(argv=None):
     parser.add_argument("--one", help=argparse.SUPPRESS)      # child mode: one config
     parser.add_argument("--json", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if not any(o.startswith("evaluation.repeats=") for o in args.overrides):
+        args.overrides.append("evaluation.repeats=3")
     if args.one:
         results = measure_one(args.one, args.overrides, not args.no_tenseal)
         Path(args.json).write_text(json.dumps(results, default=str))

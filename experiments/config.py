@@ -74,6 +74,7 @@ class EvaluationConfig:
 
     samples: int | None = 4096  # None: the whole test set
     batch_size: int | None = None  # None: the slot count (one full ciphertext batch)
+    repeats: int = 1  # server forward passes per batch; latency_s is their median
 
 
 @dataclass(frozen=True)
@@ -227,6 +228,7 @@ def _check_values(config, base):
                             ("encryption.input_bits", e.input_bits, 1), ("encryption.weight_bits", e.weight_bits, 2),
                             ("encryption.precision_bits", e.precision_bits, 1),
                             ("evaluation.samples", v.samples, 1), ("evaluation.batch_size", v.batch_size, 1),
+                            ("evaluation.repeats", v.repeats, 1),
                             ("dataset.train_samples", d.train_samples, 1)):
         if value is not None and value < low:
             raise ConfigError(f"{key}: expected an integer >= {low}. Found {value}.")

@@ -121,7 +121,7 @@ def measure(config, model, plan, data, log=print, verbose=None):
         results["discretized_accuracy"] = None
     samples = evaluation_samples(config, data)
     results.update(encrypted_evaluation(model, plan, x_test[:samples], y_test[:samples],
-                                        config.evaluation.batch_size, log, verbose))
+                                        config.evaluation.batch_size, log, verbose, config.evaluation.repeats))
     results["peak_memory_mb"] = peak_memory_mb()
     results["library_versions"] = {**library_versions(), "tensorflow": _tensorflow_version(),
                                    "keras": keras.__version__}
@@ -129,12 +129,13 @@ def measure(config, model, plan, data, log=print, verbose=None):
     return results
 
 
-def encrypted_evaluation(model, plan, x, y, batch_size, log=print, verbose=None):
+def encrypted_evaluation(model, plan, x, y, batch_size, log=print, verbose=None, repeats=1):
     """Encrypt ``x`` batch by batch, run the server forward pass, decrypt and compare.
 
     Returns the encrypted figures of results.json: accuracy, agreement (with the discretised
-    model for BFV, bit for bit in ``exact``; with the float model for CKKS), per-batch latency,
-    throughput, encryption/decryption time, and server time per layer.
+    model for BFV, bit for bit in ``exact``; with the float model for CKKS), per-batch latency
+    (the median over batches and ``repeats`` forward passes of each), throughput,
+    encryption/decryption time, and server time per layer (first pass of each batch).
     """
     client = P.Context(plan.parameters)
     server = client.public()
@@ -148,7 +149,7 @@ def encrypted_evaluation(model, plan, x, y, batch_size, log=print, verbose=None)
     for b in range(batches):
         chunk = x[b * batch:(b + 1) * batch]
         start = time.perf_counter()
-        query = [model.encrypt_inputs(server, chunk)]  # a list: the forward pass frees it early
+        query = [model.encrypt_inputs(server, chunk)]  # a list: the last forward pass frees it early
         encrypt_s += time.perf_counter() - start
         bar = keras.utils.Progbar(len(model.layers), verbose=bar_verbose, unit_name="layer")
         clock = [time.perf_counter()]
@@ -160,20 +161,25 @@ def encrypted_evaluation(model, plan, x, y, batch_size, log=print, verbose=None)
             bar.update(index + 1, values=None)
 
         log(f"batch {b + 1}/{batches}: encrypted in {time.perf_counter() - start:.2f} s; server forward:")
-        start = time.perf_counter()
-        answer = model.encrypted_forward(query.pop(), progress=progress)
-        latencies.append(time.perf_counter() - start)
+        for repeat in range(repeats):
+            last = repeat == repeats - 1
+            start = time.perf_counter()
+            answer = model.encrypted_forward(query.pop() if last else query[0],
+                                             progress=progress if repeat == 0 else None)
+            latencies.append(time.perf_counter() - start)
+            if not last:
+                del answer
         start = time.perf_counter()
         outputs.append(np.asarray(P.decrypt(client, answer)))
         decrypt_s += time.perf_counter() - start
         del answer
-    forward_s = sum(latencies)
+    forward_s = sum(latencies) / repeats
     raw = np.concatenate(outputs)
     logits = raw.astype(np.float64) / plan.output_scale
     predictions = logits.argmax(axis=-1)
     figures = {"encrypted_accuracy": float(np.mean(predictions == np.asarray(y).reshape(-1))),
                "encrypted_samples": int(len(x)), "batch_size": int(batch), "batches": batches,
-               "latency_s": float(np.median(latencies)), "forward_s_total": forward_s,
+               "latency_s": float(np.median(latencies)), "latencies_s": latencies, "forward_s_total": forward_s,
                # a batch costs the same however many of its slots hold samples: the SEALion
                # figure is a full batch per latency; the measured rate is beside it
                "throughput_per_hour": batch / float(np.median(latencies)) * 3600,

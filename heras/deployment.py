@@ -38,6 +38,8 @@ def save_prepared(model, folder, overwrite=False):
               "parameters": plan.parameters.to_dict(), "input_scale": plan.input_scale,
               "input_bound": plan.input_bound, "output_scale": plan.output_scale, "depth": plan.depth,
               "max_value": plan.max_value, "layer_scales": plan.layer_scales, "linear_l1": plan.linear_l1,
+              "precision_bits": plan.precision_bits, "amplification": plan.amplification,
+              "error_bound": plan.error_bound,
               "sum_pooling_layers": [i for i, layer in enumerate(model.layers)
                                      if getattr(layer, "as_sum_pooling", False)],
               "folded_layers": [i for i, layer in enumerate(model.layers) if getattr(layer, "folded", False)],
@@ -75,7 +77,8 @@ def load_prepared(folder):
     model.encryption_plan = EncryptionPlan(
         record["scheme"], P.Parameters.from_dict(record["parameters"]), record["input_scale"],
         record["input_bound"], record["output_scale"], record["depth"], record["max_value"],
-        record["layer_scales"], record["linear_l1"])
+        record["layer_scales"], record["linear_l1"], precision_bits=record.get("precision_bits"),
+        amplification=record.get("amplification"), error_bound=record.get("error_bound"))
     return model
 
 

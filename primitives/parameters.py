@@ -66,6 +66,10 @@ class Parameters:
         noise_margin_bits: BFV: noise budget (bits) the selection keeps in reserve.
         precision_bits, integer_bits: CKKS: fractional bits of precision asked for and
             log2 of the largest |value|.
+        amplification_bits: CKKS: extra scale bits for a computation that amplifies each op's
+            error by up to 2^amplification_bits (None: no such analysis was given).
+        base_primes: CKKS: primes left after the last rescaling (the first one, or more when
+            scale + integer bits exceed one 60-bit prime); always 1 for BFV.
         notes: human-readable reasons recorded by the selection (not compared).
     """
 
@@ -81,6 +85,8 @@ class Parameters:
     noise_margin_bits: float | None = None
     precision_bits: int | None = None
     integer_bits: int | None = None
+    amplification_bits: int | None = None
+    base_primes: int = 1
     notes: tuple = field(default=(), compare=False)
 
     def __post_init__(self):
@@ -123,8 +129,9 @@ class Parameters:
                     f"t = 1 mod 2n = 1 mod {2 * n} so that SIMD batching works.")
         if len(set(plain)) != len(plain):
             raise ParameterError(f"`plain_moduli` must be distinct for CRT. Received: {plain}")
-        if self.scale_bits is not None:
-            raise ParameterError("`scale_bits` is a CKKS setting; BFV parameters must not set it.")
+        if self.scale_bits is not None or self.amplification_bits is not None or self.base_primes != 1:
+            raise ParameterError("`scale_bits`, `amplification_bits` and `base_primes` are CKKS "
+                                 "settings; BFV parameters must not set them.")
 
     def _check_ckks(self, plain, bits):
         if plain:
@@ -135,6 +142,10 @@ class Parameters:
                 f"Received: scale_bits={self.scale_bits!r}")
         if len(bits) < 2:
             raise ParameterError("CKKS needs at least a first prime and a special prime.")
+        if isinstance(self.base_primes, bool) or not isinstance(self.base_primes, int) or \
+                not 1 <= self.base_primes <= len(bits) - 1:
+            raise ParameterError(f"Expected `base_primes` to be an integer from 1 to {len(bits) - 1} "
+                                 f"(the data primes). Received: base_primes={self.base_primes!r}")
 
     # ----------------------------------------------------------------- derived quantities
     @property
@@ -156,8 +167,8 @@ class Parameters:
 
     @property
     def levels(self):
-        """CKKS: rescalings available (data primes minus the first)."""
-        return len(self.coeff_mod_bit_sizes) - 2
+        """CKKS: rescalings available (data primes minus the base, usually the first prime)."""
+        return len(self.coeff_mod_bit_sizes) - 1 - self.base_primes
 
     @property
     def coeff_modulus_bits(self):

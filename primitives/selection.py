@@ -4,10 +4,19 @@ holds a computation, predicted by the noise model and confirmed by a trial run.
 BFV: for each ring degree n from 4096 up, the coefficient modulus is the largest the security
 table allows (SEAL's ``BFVDefault`` split); the plaintext modulus is k batching primes with
 product T > 2 * max_value, k as small as the noise budget permits (fewer primes = fewer SEAL
-contexts = faster). CKKS: scale 2^s with s = precision_bits + guard bits (14, more if the
-trial needs them), a first prime of s + integer_bits + 2 bits (exactly what the encrypted
-backend's capacity guard needs for |value| < 2^integer_bits), one s-bit prime per level and a
-special prime; the smallest n whose table entry holds the chain.
+contexts = faster). CKKS: scale 2^s with s = precision_bits + amplification_bits (how much the
+computation can amplify one op's error; heras computes it per network) + guard bits (14, more
+if the trial needs them), a base of s + integer_bits + 2 bits (exactly what the encrypted
+backend's capacity guard needs for |value| < 2^integer_bits: one prime, or several when that
+exceeds SEAL's 60-bit cap), one s-bit prime per level and a special prime; the smallest n
+whose table entry holds the chain.
+
+CKKS error model: every op that creates noise (a fresh encryption, with the public key in the
+worst case; a rescaling with its relinearisation) adds at most 2^-(precision + amplification)
+= 2^-(s - guard) to a value; the trial measures each of them on real ciphertexts and requires
+half of that (one bit of margin for other keys and data). A caller that bounds how much its
+computation amplifies those per-op errors by A <= 2^amplification_bits thus gets an output
+error of at most A * 2^-(precision + amplification) <= 2^-precision.
 """
 
 import math
@@ -34,7 +43,7 @@ _SEC_LEVELS = {128: sealapi.SEC_LEVEL_TYPE.TC128, 192: sealapi.SEC_LEVEL_TYPE.TC
 
 def select_parameters(scheme, *, security=128, depth, max_value=None, precision_bits=None,
                       integer_bits=None, batch_size=None, linear_bits=None, noise_margin_bits=None,
-                      trial=True):
+                      trial=True, amplification_bits=None):
     """Choose encryption parameters for a computation, with the reasons in ``notes``.
 
     Args:
@@ -46,12 +55,19 @@ def select_parameters(scheme, *, security=128, depth, max_value=None, precision_
         max_value: BFV: bound on |value| of every intermediate result (required).
         precision_bits: CKKS: bits after the binary point the result must keep (default 20).
         integer_bits: CKKS: log2 of the largest |value| (default 10).
+        amplification_bits: CKKS: log2 of a bound A on how much the computation amplifies one
+            op's error (the output error is at most A times the per-op error; heras'
+            ``prepare_encryption`` proves it layer by layer). The scale gets these bits on top
+            of precision and guard bits, and the trial then checks every op's own error
+            against 2^-(precision_bits + amplification_bits + 1). Default: none; the trial
+            checks ``depth`` squarings of values in [-1, 1] instead.
         batch_size: samples per run: recorded with the ciphertext groups it needs.
         linear_bits: BFV: log2 of the largest sum of |weights| feeding one output of a plain
             linear layer (default 20); one such layer is assumed before each multiplication and
             after the last.
         noise_margin_bits: BFV: noise budget that must remain at the end (default 10).
-        trial: run the computation's worst case on real ciphertexts to confirm the choice.
+        trial: run the computation's worst case on real ciphertexts to confirm the choice
+            (BFV: the noise budget; CKKS: the errors, see ``trial_ckks``).
 
     Returns:
         Parameters.
@@ -71,9 +87,9 @@ def select_parameters(scheme, *, security=128, depth, max_value=None, precision_
     if batch_size is not None:
         batch_size = _non_negative_int(batch_size, "batch_size", minimum=1)
     if scheme == "bfv":
-        if precision_bits is not None or integer_bits is not None:
-            raise ParameterError("`precision_bits` and `integer_bits` describe CKKS values; BFV "
-                                 "takes `max_value`.")
+        if precision_bits is not None or integer_bits is not None or amplification_bits is not None:
+            raise ParameterError("`precision_bits`, `integer_bits` and `amplification_bits` describe "
+                                 "CKKS values; BFV takes `max_value`.")
         return _select_bfv(security, depth, _max_value(max_value), batch_size,
                            _bits(linear_bits, DEFAULT_LINEAR_BITS, "linear_bits"),
                            _bits(noise_margin_bits, DEFAULT_NOISE_MARGIN_BITS, "noise_margin_bits"), trial)
@@ -84,8 +100,14 @@ def select_parameters(scheme, *, security=128, depth, max_value=None, precision_
     if integer_bits < 1:
         raise ParameterError("Expected `integer_bits` >= 1: CKKS's first prime must exceed the scale. "
                              f"Received: integer_bits={integer_bits!r}")
+    if amplification_bits is not None:
+        amplification_bits = _bits(amplification_bits, 0, "amplification_bits")
+        if amplification_bits != int(amplification_bits):
+            raise ParameterError("Expected `amplification_bits` to be a whole number of bits (round "
+                                 f"log2 of the amplification up). Received: {amplification_bits!r}")
+        amplification_bits = int(amplification_bits)
     return _select_ckks(security, depth, _bits(precision_bits, DEFAULT_PRECISION_BITS, "precision_bits"),
-                        integer_bits, batch_size, trial)
+                        integer_bits, batch_size, trial, amplification_bits)
 
 
 # ----------------------------------------------------------------- BFV
@@ -241,70 +263,104 @@ def _trial_linear(component, ct, linear_bits, t):
 
 
 # ----------------------------------------------------------------- CKKS
-def ckks_chain(depth, precision_bits, integer_bits, guard_bits):
-    """Return (scale_bits, coefficient prime bit sizes) for a CKKS computation."""
-    scale_bits = max(20, precision_bits + guard_bits)
-    first = scale_bits + integer_bits + 2  # |value| * scale < q0 / 2, and q0 >= 2^(bits - 1)
-    if first > MAX_PRIME_BITS:
+def ckks_chain(depth, precision_bits, integer_bits, guard_bits, amplification_bits=0):
+    """Return (scale_bits, coefficient prime bit sizes, base primes) for a CKKS computation.
+
+    The base (the primes left after the last rescaling) holds scale + integer_bits + 2 bits:
+    one prime, or the fewest equal primes when that exceeds SEAL's 60-bit cap. The special
+    prime is as large as the largest data prime.
+    """
+    scale_bits = max(20, precision_bits + amplification_bits + guard_bits)
+    base = scale_bits + integer_bits + 2  # |value| * scale < q0 / 2, and q0 >= 2^(bits - 1)
+    if scale_bits > MAX_PRIME_BITS:
+        parts = f"{precision_bits} bits of precision + {guard_bits} guard bits"
+        if amplification_bits:
+            parts = (f"{precision_bits} bits of precision + {amplification_bits} amplification bits "
+                     f"+ {guard_bits} guard bits")
         raise ParameterError(
-            f"CKKS with {precision_bits} bits of precision and {integer_bits} integer bits needs a "
-            f"first prime of {first} bits (scale 2^{scale_bits}: precision + {guard_bits} guard bits, "
-            f"plus {integer_bits} integer bits and 2 for the sign and rounding); SEAL caps primes at {MAX_PRIME_BITS} bits. "
-            "Lower precision_bits or integer_bits.")
-    return scale_bits, (first,) + (scale_bits,) * depth + (first,)
+            f"CKKS with {precision_bits} bits of precision needs a scale of 2^{scale_bits} ({parts}): "
+            f"each level is one prime of that size, and SEAL caps primes at {MAX_PRIME_BITS} bits. "
+            "Lower precision_bits" + (" or the network's amplification (smaller weights or values)."
+                                      if amplification_bits else "."))
+    count = math.ceil(base / MAX_PRIME_BITS)
+    base_bits = (math.ceil(base / count),) * count
+    special = max(base_bits[0], scale_bits)
+    return scale_bits, base_bits + (scale_bits,) * depth + (special,), count
 
 
-def _select_ckks(security, depth, precision_bits, integer_bits, batch_size, trial):
+def _select_ckks(security, depth, precision_bits, integer_bits, batch_size, trial, amplification_bits=None):
     """Try guard bits from CKKS_GUARD_BITS up, in steps of 2, until the trial meets the precision."""
     failures = []
-    ckks_chain(depth, precision_bits, integer_bits, CKKS_GUARD_BITS)  # raises if primes cannot fit
+    amplification = amplification_bits or 0
+    target = precision_bits + amplification  # per-op errors (or the chain) must stay within 2^-(target+1)
+    ckks_chain(depth, precision_bits, integer_bits, CKKS_GUARD_BITS, amplification)  # raises if impossible
     for guard_bits in range(CKKS_GUARD_BITS, CKKS_GUARD_BITS + 12, 2):
-        if precision_bits + guard_bits + integer_bits + 2 > MAX_PRIME_BITS:
-            stop = (f"{guard_bits} guard bits would need a first prime over {MAX_PRIME_BITS} bits. "
-                    "Lower precision_bits or integer_bits.")
+        if target + guard_bits > MAX_PRIME_BITS:
+            stop = (f"{guard_bits} guard bits would need a scale over {MAX_PRIME_BITS} bits. "
+                    "Lower precision_bits.")
             break
-        scale_bits, bits = ckks_chain(depth, precision_bits, integer_bits, guard_bits)
+        scale_bits, bits, base_primes = ckks_chain(depth, precision_bits, integer_bits, guard_bits, amplification)
         total = sum(bits)
         n = next((n for n in _rings() if total <= max_coeff_modulus_bits(n, security)), None)
         if n is None:
             largest = RING_DEGREES[-1]
-            stop = (f"depth {depth} with {precision_bits}-bit precision ({guard_bits} guard bits) and "
-                    f"{integer_bits} integer bits needs log q = {total} bits; at {security}-bit "
+            stop = (f"depth {depth} with {precision_bits}-bit precision ({guard_bits} guard bits"
+                    + (f", {amplification} amplification bits" if amplification else "")
+                    + f") and {integer_bits} integer bits needs log q = {total} bits; at {security}-bit "
                     f"security the largest ring, n = {largest}, allows "
                     f"{max_coeff_modulus_bits(largest, security)}. Reduce the depth or the "
                     "precision, or lower the security.")
             break
+        base_note = (f"first prime {bits[0]} bits" if base_primes == 1 else
+                     f"base of {base_primes} primes {list(bits[:base_primes])} (over {MAX_PRIME_BITS} bits "
+                     f"for one)") + f" = scale + {integer_bits} integer bits + 2"
         notes = [f"security table: n={n} allows log q <= {max_coeff_modulus_bits(n, security)} bits "
                  f"at {security}-bit security ({SOURCE}); the chain {list(bits)} uses {total}",
-                 f"scale 2^{scale_bits} = {precision_bits} bits of precision + {guard_bits} guard "
-                 f"bits; first prime {bits[0]} bits = scale + {integer_bits} integer bits + 2; "
-                 f"{depth} level(s)"] + failures
+                 f"scale 2^{scale_bits} = {precision_bits} bits of precision + "
+                 + (f"{amplification} amplification bits + " if amplification_bits is not None else "")
+                 + f"{guard_bits} guard bits; {base_note}; {depth} level(s)"] + failures
         if batch_size:
             notes.append(_groups_note(batch_size, n // 2))
         params = Parameters("ckks", n, bits, scale_bits=scale_bits, security=security, depth=depth,
-                            precision_bits=precision_bits, integer_bits=integer_bits, notes=tuple(notes))
+                            precision_bits=precision_bits, integer_bits=integer_bits,
+                            amplification_bits=amplification_bits, base_primes=base_primes,
+                            notes=tuple(notes))
         if not trial:
             return params
-        error = trial_ckks(params)
-        if error <= 2.0 ** -(precision_bits + 1):  # one bit of margin over the trial's inputs
-            return _with_note(params, f"trial run: max error 2^{math.log2(max(error, 1e-300)):.1f} "
-                                      f"after {depth} squaring(s) (required <= 2^-{precision_bits + 1}: one bit of margin)")
-        failures.append(f"scale 2^{scale_bits} rejected: the trial's error 2^{math.log2(error):.1f} "
-                        f"exceeds 2^-{precision_bits + 1}")
+        chain_error, op_error = trial_ckks(params)
+        limit = 2.0 ** -(target + 1)  # one bit of margin over the trial's keys and inputs
+        if amplification_bits is None:
+            error, what = (max(chain_error, op_error),
+                           f"after {depth} squaring(s) of values in [-1, 1], or added by one op")
+        else:
+            error, what = op_error, "added by one op (public-key encryption, rescaling, relinearisation)"
+        if error <= limit:
+            return _with_note(params, f"trial run: max error 2^{_log2(error):.1f} {what} "
+                                      f"(required <= 2^-{target + 1}: one bit of margin)")
+        failures.append(f"scale 2^{scale_bits} rejected: the trial's error 2^{_log2(error):.1f} "
+                        f"{what} exceeds 2^-{target + 1}")
     else:
         stop = f"the trial never met the precision with up to {guard_bits} guard bits."
     raise ParameterError(f"No CKKS parameters: {stop}"
                          + (" Rejected: " + "; ".join(failures) if failures else ""))
 
 
-def trial_ckks(params):
-    """Square random values in [-1, 1] ``depth`` times on ciphertexts; return the max error.
+def _log2(value):
+    return math.log2(max(value, 1e-300))
 
-    Also encrypts values near 2^integer_bits and checks they decrypt to within the same
-    relative precision, so the first prime really holds the integer part.
+
+def trial_ckks(params):
+    """Measure CKKS errors on real ciphertexts; return (chain error, largest per-op error).
+
+    Chain: values in [-1, 1] encrypted with the secret key (the client's encryption), squared
+    ``depth`` times. Values near 2^integer_bits must decrypt within the same relative precision,
+    so the base really holds the integer part. Per op, over every slot: a public-key (the
+    noisier, a server's) encryption of values in [-1, 1]; the error a plain product with its
+    rescaling adds; and the error a ciphertext square with relinearisation and rescaling adds
+    (each measured against the decryption of its input).
     """
     from .context import Context
-    from .ops import decrypt, encrypt, square
+    from .ops import decrypt, encrypt, multiply, square
     context = Context(params)
     rng = np.random.default_rng(0)
     values = rng.uniform(-1, 1, size=(64, 1))
@@ -314,7 +370,18 @@ def trial_ckks(params):
     error = float(np.max(np.abs(decrypt(context, tensor) - expected)))
     large = np.array([[2.0 ** params.integer_bits - 1], [-(2.0 ** params.integer_bits - 1)]])
     large_error = float(np.max(np.abs(decrypt(context, encrypt(context, large)) - large)))
-    return max(error, large_error / 2 ** params.integer_bits)
+    chain_error = max(error, large_error / 2 ** params.integer_bits)
+
+    public = context.public()
+    values = rng.uniform(-1, 1, size=(params.slot_count, 1))
+    fresh = encrypt(public, values)
+    decrypted = decrypt(context, fresh)
+    op_errors = [np.abs(decrypted - values)]
+    if params.depth:
+        factor = 0.7
+        op_errors.append(np.abs(decrypt(context, multiply(fresh, factor)) - factor * decrypted))
+        op_errors.append(np.abs(decrypt(context, square(fresh)) - decrypted ** 2))
+    return chain_error, float(max(np.max(e) for e in op_errors))
 
 
 # ----------------------------------------------------------------- explanation
@@ -377,14 +444,25 @@ def _explain_bfv(p):
 
 
 def _explain_ckks(p):
-    first, scale = p.coeff_mod_bit_sizes[0], p.scale_bits
-    lines = [f"  values: |x| < 2^{first - scale - 2} (first prime {first} bits = scale {scale} + "
+    base, scale = p.coeff_mod_bit_sizes[:p.base_primes], p.scale_bits
+    where = (f"first prime {base[0]} bits" if len(base) == 1 else
+             f"base primes {list(base)} = {sum(base)} bits")
+    lines = [f"  values: |x| < 2^{sum(base) - scale - 2} ({where} = scale {scale} + "
              f"integer bits + 2), {p.slot_count} slots per ciphertext",
              f"  levels: {p.levels} rescaling multiplication(s) of 2^{scale} each "
              f"(depth {p.depth} asked)"]
     if p.precision_bits is not None:
-        lines.append(f"  precision: {p.precision_bits} fractional bits asked; the scale keeps "
-                     f"{scale - p.precision_bits} guard bits for encoding and rescaling noise")
+        amplification = p.amplification_bits or 0
+        guard = scale - p.precision_bits - amplification
+        if p.amplification_bits is None:
+            lines.append(f"  precision: {p.precision_bits} fractional bits asked; the scale keeps "
+                         f"{guard} guard bits for encoding and rescaling noise")
+        else:
+            lines.append(
+                f"  precision: scale 2^{scale} = precision {p.precision_bits} + amplification "
+                f"{amplification} + guard {guard} bits: each op adds at most 2^-{scale - guard} to a "
+                f"value, and the computation amplifies that by at most 2^{amplification}, so the "
+                f"output error stays below 2^-{p.precision_bits}")
     return lines
 
 

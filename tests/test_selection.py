@@ -206,6 +206,37 @@ def test_ckks_parameters_deliver_the_precision():
     assert np.max(np.abs(out - x ** 4)) <= 3 ** 4 * 2.0 ** -16
 
 
+def test_ckks_amplification_bits_widen_the_scale_and_split_the_base():
+    """A network amplifying per-op errors by 2^16 with outputs up to 2^16: scale 20 + 16 + guard,
+    and scale + 16 integer bits + 2 exceed one 60-bit prime, so the base is two primes."""
+    params = select_parameters("ckks", depth=3, precision_bits=20, integer_bits=16, amplification_bits=16)
+    guard = params.scale_bits - 36
+    assert guard >= selection.CKKS_GUARD_BITS and params.amplification_bits == 16
+    bits = params.coeff_mod_bit_sizes
+    assert params.base_primes == 2 and len(bits) == 2 + 3 + 1 and params.levels == 3
+    assert sum(bits[:2]) >= params.scale_bits + 16 + 2 and max(bits) <= 60
+    assert bits[2:-1] == (params.scale_bits,) * 3 and bits[-1] >= max(bits[:-1])
+    note = next(n for n in params.notes if n.startswith("trial run"))
+    assert "added by one op" in note
+    text = explain(params)
+    assert f"scale 2^{params.scale_bits} = precision 20 + amplification 16 + guard {guard} bits" in text
+    assert "|x| < 2^16" in text and "base primes" in text
+    context = P.Context(params)   # SEAL accepts the chain; values up to 2^16 survive the last level
+    x = np.array([[2.0 ** 15], [-1.0]])
+    assert np.max(np.abs(P.decrypt(context, P.multiply(P.multiply(P.multiply(
+        P.encrypt(context, x), 1.0), 1.0), 1.0)) - x)) < 2.0 ** -20
+    assert P.Parameters.from_json(params.to_json()) == params
+
+
+def test_ckks_per_op_trial_covers_public_key_encryption():
+    params = select_parameters("ckks", depth=2, precision_bits=20, integer_bits=4, trial=False)
+    chain, per_op = selection.trial_ckks(params)
+    # a public-key encryption's error is ~2^13.5 / scale at n = 8192; a secret-key one's ~2^10
+    assert params.poly_modulus_degree == 8192
+    assert 2.0 ** 12 < per_op * 2.0 ** params.scale_bits < 2.0 ** 16
+    assert chain * 2.0 ** params.scale_bits < 2.0 ** 15  # two squarings of secret-key encryptions
+
+
 # ----------------------------------------------------------------- errors
 @pytest.mark.parametrize("kwargs, message", [
     (dict(scheme="ckks", depth=20, precision_bits=30),
@@ -224,6 +255,9 @@ def test_ckks_parameters_deliver_the_precision():
     (dict(scheme="bfv", depth=1, max_value=5, precision_bits=20), "CKKS"),
     (dict(scheme="ckks", depth=1, max_value=5), "BFV settings"),
     (dict(scheme="ckks", depth=1, integer_bits=0), "integer_bits"),
+    (dict(scheme="bfv", depth=1, max_value=5, amplification_bits=3), "amplification_bits"),
+    (dict(scheme="ckks", depth=1, amplification_bits=2.5), "whole number"),
+    (dict(scheme="ckks", depth=1, precision_bits=30, amplification_bits=20), "scale of 2\\^64.*amplification"),
     (dict(scheme="paillier", depth=1), "scheme"),
 ])
 def test_impossible_or_invalid_requests_explain_themselves(kwargs, message):

@@ -9,7 +9,14 @@ Running the layers on a :class:`~primitives.BoundTensor` proves the largest |val
 intermediate, which sizes the CRT plaintext modulus.
 
 CKKS keeps real weights; the plan counts rescaling levels and proves a bound on every value
-(integer bits) before selecting parameters.
+(integer bits) and on the error of every output before selecting parameters. Each CKKS op that
+creates noise (encryption, rescaling, relinearisation) adds a small error d, and the network
+amplifies it: a linear layer by its rows' l1-norms, a square x^2 by 2|x|, a polynomial by its
+derivative. Running the layers on a BoundTensor with a
+:class:`~primitives.bound_tensor.CKKSErrorModel` bounds the output error by A * d; the scale
+then gets a = ceil(log2 A) bits on top of the precision and the selection's guard bits
+(scale 2^s = 2^(precision + a + guard), d <= 2^-(precision + a), trial-checked), so the output
+error is proven below 2^-precision_bits for every input within the calibrated range.
 """
 
 import math
@@ -18,6 +25,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 import primitives as P
+import primitives.bound_tensor  # noqa: F401  (CKKSErrorModel)
+from primitives import selection
 from ..layers.base import EncryptableLayer
 from .costs import check_encryptable
 
@@ -37,6 +46,9 @@ class EncryptionPlan:
     max_value: float
     layer_scales: list = field(default_factory=list)
     linear_l1: int = 1  # BFV: largest l1-norm of an integer weight row
+    precision_bits: int | None = None     # CKKS: asked for
+    amplification: float | None = None    # CKKS: output error <= amplification * per-op error
+    error_bound: float | None = None      # CKKS: proven bound on |decrypted - float model|
 
     def quantize(self, x):
         """BFV: inputs as the integers the encrypted model expects; CKKS: inputs unchanged."""
@@ -50,6 +62,13 @@ class EncryptionPlan:
                 f"{self.max_value:.4g} (~2^{math.log2(max(self.max_value, 1)):.1f})")
         if self.scheme == "bfv":
             head += f", input scale {self.input_scale:g}, output scale {self.output_scale:.4g}"
+        elif self.error_bound is not None:
+            p, a = self.parameters, self.parameters.amplification_bits
+            head += (f"\nCKKS error: proven |error| <= 2^{math.log2(max(self.error_bound, 1e-300)):.1f} < "
+                     f"2^-{self.precision_bits}: each op adds <= 2^-{self.precision_bits + a}, the layers "
+                     f"amplify it by <= 2^{math.log2(self.amplification):.1f} (scale 2^{p.scale_bits} = "
+                     f"precision {self.precision_bits} + amplification {a} + guard "
+                     f"{p.scale_bits - self.precision_bits - a} bits)")
         return head + "\n" + str(self.parameters)
 
 
@@ -173,6 +192,35 @@ def _prepare_ckks(model, input_shape, input_max, security, precision_bits, batch
             del layer._encryption_weights  # CKKS runs the trained real weights
     max_value, depth = float(_prove_bound(model, input_shape, input_max)), _depth(model, "ckks_depth")
     integer_bits = max(1, math.ceil(math.log2(max(max_value, 1.0))) + 1)
-    params = P.select_parameters("ckks", security=security, depth=depth, precision_bits=precision_bits,
-                                 integer_bits=integer_bits, batch_size=batch_size)
-    return EncryptionPlan("ckks", params, 1.0, input_max, 1.0, depth, max_value)
+    amplification = ckks_amplification(model, input_shape, input_max)
+    bits = max(0, math.ceil(math.log2(amplification)))
+    for _ in range(8):  # the quadratic and encoding terms rarely need one more bit
+        params = P.select_parameters("ckks", security=security, depth=depth, precision_bits=precision_bits,
+                                     integer_bits=integer_bits, batch_size=batch_size, amplification_bits=bits)
+        error = ckks_error_bound(model, input_shape, input_max, 2.0 ** -(precision_bits + bits),
+                                 2.0 ** -params.scale_bits)
+        if error <= 2.0 ** -precision_bits:
+            break
+        bits += 1
+    else:
+        raise P.ParameterError(f"CKKS: could not bring the proven output error ({error:.3g}) below "
+                               f"2^-{precision_bits}; lower precision_bits.")
+    return EncryptionPlan("ckks", params, 1.0, input_max, 1.0, depth, max_value, precision_bits=precision_bits,
+                          amplification=amplification, error_bound=error)
+
+
+def ckks_error_bound(model, input_shape, input_max, op_error, encoding_error):
+    """Proven bound on |CKKS output - float output| when each op adds <= ``op_error`` and plain
+    factors are encoded within ``encoding_error`` (see :mod:`primitives.backends.bounds`)."""
+    error_model = P.bound_tensor.CKKSErrorModel(op_error, encoding_error)
+    x = P.BoundTensor(input_max, shape=input_shape, error_model=error_model)
+    for layer in model.layers:
+        x = layer.call(x)
+    return x.max_error
+
+
+def ckks_amplification(model, input_shape, input_max):
+    """A with output error <= A * (per-op error), to first order: encodings count 2^-guard of an
+    op (a plain factor is encoded at the s-bit scale, an op adds 2^-(s - guard))."""
+    unit = 2.0 ** -200  # small enough that products of errors vanish
+    return ckks_error_bound(model, input_shape, input_max, unit, unit * 2.0 ** -selection.CKKS_GUARD_BITS) / unit

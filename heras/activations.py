@@ -5,8 +5,6 @@
 training, and raises a clear error, naming the polynomial alternatives, on ciphertexts.
 """
 
-import math
-
 import keras
 
 import primitives as P
@@ -55,10 +53,30 @@ class Square(HerasActivation):
         return 1
 
 
+def power_depth(power):
+    """Ciphertext multiplications on the path of x^power as ``primitives.polynomial`` builds it
+    (x^2k = (x^k)^2, x^(k+1) = x^k * x)."""
+    if power <= 1:
+        return 0
+    return power_depth(power // 2 if power % 2 == 0 else power - 1) + 1
+
+
+def polynomial_depth(degree):
+    """Depth of a polynomial of ``degree`` (every power up to it may be needed): the deepest
+    power, e.g. 3 for degree 4 or 5 .. 6, 4 for degree 7."""
+    return max((power_depth(k) for k in range(1, degree + 1)), default=0)
+
+
 class Poly(HerasActivation):
-    """sum_k coefficients[k] x^k with fixed coefficients."""
+    """sum_k coefficients[k] x^k with fixed coefficients.
+
+    BFV preparation sets ``integer_coefficients`` (the polynomial on integers at the input's
+    scale, see ``heras.models.preparation``); they replace the real coefficients off the
+    training path.
+    """
 
     name = "poly"
+    integer_coefficients = None
 
     def __init__(self, coefficients=DEFAULT_POLY):
         if len(coefficients) < 2:
@@ -66,6 +84,8 @@ class Poly(HerasActivation):
         self.coefficients = tuple(float(c) for c in coefficients)
 
     def __call__(self, x):
+        if self.integer_coefficients is not None and not P.ops.is_framework_tensor(x):
+            return P.polynomial(x, self.integer_coefficients)
         return P.polynomial(x, self.coefficients)
 
     def multiplications(self):
@@ -73,8 +93,7 @@ class Poly(HerasActivation):
         return degree - 1 if degree > 1 else 0
 
     def depth(self):
-        degree = len(self.coefficients) - 1
-        return math.ceil(math.log2(degree)) if degree > 1 else 0
+        return polynomial_depth(len(self.coefficients) - 1)
 
     def ckks_depth(self):
         return self.depth() + 1  # the coefficients multiply at a scale: one more rescaling

@@ -1,9 +1,10 @@
 """Hand a prepared model from the developer to the server: save it with its encryption plan.
 
 A prepared folder holds ``model.keras`` (architecture and trained weights, Keras format) and
-``plan.json`` (scheme, parameters, scales, the integer weights BFV runs on, the library versions
-that wrote it and the SHA-256 of ``model.keras``). Nothing in it is secret: keys belong to the
-client, who generates them from ``plan.parameters``.
+``plan.json`` (scheme, parameters, scales, the integer weights and polynomial coefficients BFV
+runs on, the proven CKKS error bound, the library versions that wrote it and the SHA-256 of
+``model.keras``). Nothing in it is secret: keys belong to the client, who generates them from
+``plan.parameters``.
 
 Example:
     >>> save_prepared(model, "deploy/")          # developer, after prepare_encryption
@@ -43,6 +44,9 @@ def save_prepared(model, folder, overwrite=False):
               "sum_pooling_layers": [i for i, layer in enumerate(model.layers)
                                      if getattr(layer, "as_sum_pooling", False)],
               "folded_layers": [i for i, layer in enumerate(model.layers) if getattr(layer, "folded", False)],
+              "activation_coefficients": {
+                  str(i): layer.heras_activation.integer_coefficients for i, layer in enumerate(model.layers)
+                  if getattr(getattr(layer, "heras_activation", None), "integer_coefficients", None) is not None},
               "encryption_weights": weights}
     write_file(folder / PLAN_FILE, json.dumps(record).encode("utf-8"))
 
@@ -74,6 +78,8 @@ def load_prepared(folder):
         model.layers[index].as_sum_pooling = True
     for index in record["folded_layers"]:
         model.layers[index].folded = True
+    for index, coefficients in record.get("activation_coefficients", {}).items():
+        model.layers[int(index)].heras_activation.integer_coefficients = [int(c) for c in coefficients]
     model.encryption_plan = EncryptionPlan(
         record["scheme"], P.Parameters.from_dict(record["parameters"]), record["input_scale"],
         record["input_bound"], record["output_scale"], record["depth"], record["max_value"],

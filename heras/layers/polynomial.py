@@ -4,7 +4,7 @@ import keras
 import numpy as np
 
 import primitives as P
-from ..activations import DEFAULT_POLY
+from ..activations import DEFAULT_POLY, polynomial_depth
 from .base import EncryptableLayer, feature_count, is_framework
 
 
@@ -31,6 +31,10 @@ class Square(EncryptableLayer, keras.layers.Layer):
 @keras.saving.register_keras_serializable(package="heras")
 class Poly(EncryptableLayer, keras.layers.Layer):
     """x -> sum_k c_k x^k, with coefficients fixed or learnt.
+
+    On BFV the prepared model runs integer coefficients (``prepare_encryption("bfv")``: on
+    integers x at scale s, sum_k round(c_k * q * s^(d - k)) x^k is the output at scale q * s^d,
+    with q mapping the largest |c_k| to the weight precision).
 
     Args:
         coefficients: c_0, c_1, ..., c_d (default 0.25 + 0.5 x + 0.125 x^2).
@@ -65,7 +69,7 @@ class Poly(EncryptableLayer, keras.layers.Layer):
 
     @property
     def bfv_depth(self):
-        return int(np.ceil(np.log2(self.degree))) if self.degree > 1 else 0
+        return polynomial_depth(self.degree)
 
     @property
     def ckks_depth(self):

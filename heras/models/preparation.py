@@ -3,8 +3,10 @@
 BFV computes on integers, so every layer's weights become integers at a chosen scale:
 inputs x -> round(x * input_scale); a linear layer with weights W -> round(W * s_w) where s_w
 maps max|W| to 2^(weight_bits-1) - 1, its bias -> round(b * scale_in * s_w); a square squares
-the running scale; sum pooling keeps it; average pooling becomes sum pooling (scale times the
-window area). The integer model is the exact oracle: BFV decrypts to its outputs bit for bit.
+the running scale; a degree-d polynomial (Poly, activation "poly") on inputs at scale s gets
+integer coefficients round(c_k * q * s^(d-k)) and output scale q * s^d (q maps max|c_k| to
+2^(weight_bits-1) - 1); sum pooling keeps the scale; average pooling becomes sum pooling
+(scale times the window area). The integer model is the exact oracle: BFV decrypts to its outputs bit for bit.
 Running the layers on a :class:`~primitives.BoundTensor` proves the largest |value| of every
 intermediate, which sizes the CRT plaintext modulus.
 
@@ -27,6 +29,7 @@ import numpy as np
 import primitives as P
 import primitives.bound_tensor  # noqa: F401  (CKKSErrorModel)
 from primitives import selection
+from .. import activations as heras_activations
 from ..layers.base import EncryptableLayer
 from .costs import check_encryptable
 
@@ -101,20 +104,37 @@ def _prepare_bfv(model, input_shape, input_max, signed, security, input_bits, we
     levels = 2 ** (input_bits - 1) - 1 if signed else 2 ** input_bits - 1
     input_scale = levels / input_max
     scale, scales, linear_l1 = input_scale, [], 1
+    noise_l1, pending = 1, 1  # plain factors between two products, for the noise model
     layers = model.layers
     for index, layer in enumerate(layers):
         following = layers[index + 1] if index + 1 < len(layers) else None
-        scale, l1 = _discretise(layer, scale, weight_bits, following)
-        linear_l1 = max(linear_l1, l1)
+        step = _discretise(layer, scale, weight_bits, following)
+        scale = step.scale
+        if step.l1 is not None:  # a Dense/Conv2D: its rows multiply whatever factor came before
+            linear_l1 = max(linear_l1, step.l1)
+            noise_l1, pending = max(noise_l1, step.l1 * pending), 1
+        pending *= step.factor
         scales.append(scale)
+    noise_l1 = max(noise_l1, pending)
     max_value, depth = _prove_bound(model, input_shape, levels), _depth(model, "bfv_depth")
     params = P.select_parameters("bfv", security=security, depth=depth, max_value=max(int(max_value), 1),
-                                 linear_bits=math.log2(linear_l1), batch_size=batch_size)
+                                 linear_bits=math.log2(noise_l1), batch_size=batch_size)
     return EncryptionPlan("bfv", params, input_scale, levels, scale, depth, max_value, scales, linear_l1)
 
 
+@dataclass
+class _Step:
+    """A layer's discretisation: the scale after it, the largest l1-norm of an integer weight
+    row (Dense/Conv2D; else None), and the largest plain factor a polynomial multiplies its
+    deepest power by (it adds to the next linear layer's noise)."""
+
+    scale: float
+    l1: int | None = None
+    factor: int = 1
+
+
 def _discretise(layer, scale, weight_bits, following=None):
-    """Set integer weights on ``layer``; return (scale after it, largest l1-norm of a weight row).
+    """Set integer weights on ``layer``; return its :class:`_Step`.
 
     A BatchNormalization right after a Dense/Conv2D without activation is folded into it:
     kernel * gamma/sigma per output channel, bias * gamma/sigma + shift.
@@ -141,24 +161,56 @@ def _discretise(layer, scale, weight_bits, following=None):
             weights["bias"] = _integers(bias * scale * weight_scale)
         layer.set_encryption_weights(**weights)
         l1 = int(np.abs(integer_kernel).reshape(-1, integer_kernel.shape[-1]).sum(axis=0).max())
-        scale *= weight_scale
-        if activation is not None and activation.name == "square":
-            scale *= scale
-        elif activation is not None and activation.name != "linear":
-            raise NotImplementedError(f"BFV discretisation supports square activations; {layer.name} uses "
-                                      f"{activation.name!r}. Use Square, or the CKKS scheme for Poly.")
-        return scale, l1
-    if name == "Square" or (name == "Activation" and activation.name == "square"):
-        return scale * scale, 1
+        step = _discretise_activation(layer, activation, scale * weight_scale, weight_bits)
+        return _Step(step.scale, l1, step.factor)
+    if name in ("Square", "Activation"):
+        return _discretise_activation(layer, activation if name == "Activation" else heras_activations.get("square"),
+                                      scale, weight_bits)
+    if name == "Poly":
+        integers, out_scale, factor = poly_integers(np.asarray(layer.coefficients), scale, weight_bits)
+        layer.set_encryption_weights(coefficients=integers)
+        return _Step(out_scale, None, factor)
     if name == "AveragePooling2D":
         layer.as_sum_pooling = True  # BFV cannot divide: sum, and carry the area in the scale
-        return scale * layer.pool_size[0] * layer.pool_size[1], 1
-    if name in ("Flatten", "Reshape", "Dropout", "SumPooling2D") or (name == "Activation" and activation.name == "linear"):
-        return scale, 1
+        return _Step(scale * layer.pool_size[0] * layer.pool_size[1])
+    if name in ("Flatten", "Reshape", "Dropout", "SumPooling2D"):
+        return _Step(scale)
     if name == "BatchNormalization" and getattr(layer, "folded", False):
-        return scale, 1
+        return _Step(scale)
     raise NotImplementedError(f"BFV discretisation does not support {name} ({layer.name}) yet; use "
-                              "Dense, Conv2D, Square, pooling, Flatten, Reshape and Dropout, or CKKS.")
+                              "Dense, Conv2D, Square, Poly, pooling, Flatten, Reshape and Dropout, or CKKS.")
+
+
+def _discretise_activation(layer, activation, scale, weight_bits):
+    """The scale after an activation (square: s^2; poly: integer coefficients, see poly_integers)."""
+    if activation is None or activation.name == "linear":
+        return _Step(scale)
+    if activation.name == "square":
+        return _Step(scale * scale)
+    if activation.name == "poly":
+        integers, out_scale, factor = poly_integers(activation.coefficients, scale, weight_bits)
+        activation.integer_coefficients = integers.tolist()
+        return _Step(out_scale, None, factor)
+    raise NotImplementedError(f"BFV discretisation supports square and poly activations; {layer.name} "
+                              f"uses {activation.name!r}, which has no encrypted form.")
+
+
+def poly_integers(coefficients, scale, weight_bits):
+    """A polynomial on integers: inputs x = round(x_real * s), output at scale S = q * s^d.
+
+    S * sum_k c_k x_real^k = sum_k (c_k * q * s^(d - k)) x^k, so the integer coefficients are
+    round(c_k * q * s^(d - k)), with q mapping the largest |c_k| to 2^(weight_bits - 1) - 1
+    (the precision of a weight; lower powers carry s^(d - k) more). Returns (integer
+    coefficients, S, the largest |coefficient| of a deepest power: its noise factor).
+    """
+    c = np.asarray(coefficients, dtype=np.float64)
+    degree = len(c) - 1
+    q = (2 ** (weight_bits - 1) - 1) / max(float(np.max(np.abs(c))), 1e-12)
+    integers = _integers(np.array([c[k] * q * float(scale) ** (degree - k) for k in range(degree + 1)]))
+    deepest = heras_activations.polynomial_depth(degree)
+    factor = max([abs(int(integers[k])) for k in range(1, degree + 1)
+                  if heras_activations.power_depth(k) == deepest] + [1])
+    return integers, q * float(scale) ** degree, factor
 
 
 def _integers(values):
@@ -190,6 +242,8 @@ def _prepare_ckks(model, input_shape, input_max, security, precision_bits, batch
             layer.folded = False
         if hasattr(layer, "_encryption_weights"):
             del layer._encryption_weights  # CKKS runs the trained real weights
+        if getattr(getattr(layer, "heras_activation", None), "integer_coefficients", None) is not None:
+            layer.heras_activation.integer_coefficients = None
     max_value, depth = float(_prove_bound(model, input_shape, input_max)), _depth(model, "ckks_depth")
     integer_bits = max(1, math.ceil(math.log2(max(max_value, 1.0))) + 1)
     amplification = ckks_amplification(model, input_shape, input_max)

@@ -103,6 +103,8 @@ class Sequential(keras.Sequential):
             for layer in self.layers:
                 with _weights_mod(layer, t):
                     out = np.mod(layer.call(out), t)
+                if out.dtype == object:  # a polynomial evaluated in Python ints: residues fit again
+                    out = out.astype(np.int64)
             residues.append(out.astype(np.uint64))
         return crt.reconstruct(residues, moduli)
 

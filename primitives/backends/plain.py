@@ -31,7 +31,17 @@ def square(x):
 
 
 def polynomial(x, coefficients):
-    """sum_k c_k x^k by Horner's rule (exact for integer arrays)."""
+    """sum_k c_k x^k by Horner's rule (exact for integer arrays: int64 inputs whose result
+    could pass 2^62 are evaluated in Python ints)."""
+    x = np.asarray(x)
+    if x.dtype.kind in "iu" and x.size and all(isinstance(c, (int, np.integer)) for c in coefficients):
+        largest = int(np.max(np.abs(x.astype(object))))
+        worst = 0
+        for c in reversed(coefficients):
+            worst = worst * largest + abs(int(c))
+        if max(worst, largest) >= 2 ** 62:
+            x = x.astype(object)
+        coefficients = [int(c) for c in coefficients]
     result = np.zeros_like(x) + coefficients[-1]
     for c in reversed(coefficients[:-1]):
         result = result * x + c

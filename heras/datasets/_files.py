@@ -46,3 +46,24 @@ def read_npz(path):
         if missing:
             raise ValueError(f"{path} lacks the arrays {missing}; expected {list(KEYS)}.")
         return (archive["x_train"], archive["y_train"]), (archive["x_test"], archive["y_test"])
+
+
+
+def archive_loader(filename, keras_name):
+    """A Keras-style ``load_data(data_dir=None, download=True)`` for ``filename``.
+
+    It looks in ``data_dir``, then $SEALION_DATA, then the Keras cache (see :func:`find`); only
+    if none holds the file and ``download`` is true does it download with
+    ``keras.datasets.<keras_name>.load_data()``.
+    """
+    def from_keras():
+        import keras
+        return getattr(keras.datasets, keras_name).load_data()
+
+    def load_data(data_dir=None, download=True):
+        return load_npz(filename, data_dir, from_keras if download else None)
+
+    load_data.__doc__ = (f"Return ((x_train, y_train), (x_test, y_test)) from {filename}: from "
+                         "``data_dir``, $SEALION_DATA or the Keras cache; downloaded with Keras only "
+                         "when none has it and ``download`` is true.")
+    return load_data

@@ -5,9 +5,26 @@ ciphertexts: output k = sum_j w_kj * ct_j + b_k, one ciphertext per output featu
 BFV multiplies by |w| and subtracts negative terms (SEAL would charge log2(t) noise bits for
 a negative constant); CKKS encodes weights at the scale of the prime it then rescales away,
 so every output keeps the input's scale exactly.
+
+Two kernels compute the same ciphertexts, bit for bit:
+
+* ``seal``: per output, one SEAL ``multiply_plain`` and ``add`` per tap (the reference).
+* ``coefficients``: the whole layer as exact integer matrix products on the ciphertexts' raw
+  coefficients through BLAS (:mod:`.coefficient_linear`); bias, zero rows and CKKS rescaling
+  stay in SEAL. BFV weights become sign(w) * (|w| mod t), CKKS weights round(w * p) (what
+  SEAL's encoder puts in every NTT slot of a constant), so the noise is the same as SEAL's.
+
+``auto`` (the default) uses the coefficient kernel when taps >= :data:`CROSSOVER` * (inputs +
+outputs), a tap of weight +-1 counting :data:`UNIT_TAP_COST` (SEAL only adds it, no product):
+the coefficient kernel's cost is mostly converting each input and reducing each output, about
+1.1 SEAL products each (measured at n=8192, benchmarks/linear_kernel.py), so sparse maps
+(sums, poolings) stay in SEAL. :data:`KERNEL`, else ``$SEALION_LINEAR_KERNEL``, picks ``auto``, ``seal`` or
+``coefficients``; the coefficient kernel falls back to SEAL's loop for inputs it cannot take
+(mixed CKKS scales, weights of 2^62 and more, no working coefficient route).
 """
 
 import math
+import os
 
 import numpy as np
 
@@ -15,8 +32,42 @@ from ... import crt
 from ...encrypted_tensor import EncryptedTensor
 from ...errors import ShapeError
 from ...noise import linear_cost_bits
-from . import guards, seal_ops
+from . import coefficient_linear, guards, seal_ops
 from .arithmetic import lower_level
+
+KERNELS = ("auto", "seal", "coefficients")
+KERNEL = None  # None: $SEALION_LINEAR_KERNEL, default "auto"
+ENVIRONMENT_VARIABLE = "SEALION_LINEAR_KERNEL"
+CROSSOVER = 1.5       # auto: coefficients when taps >= CROSSOVER * (inputs + outputs) ...
+UNIT_TAP_COST = 0.5   # ... counting taps of weight +-1 (a SEAL add, no product) as half a tap
+last_kernels = []  # kernel used per (component, group) by the latest call (for tests and benchmarks)
+
+
+def kernel_setting():
+    """The configured kernel: :data:`KERNEL`, else $SEALION_LINEAR_KERNEL, else "auto"."""
+    kernel = KERNEL if KERNEL is not None else os.environ.get(ENVIRONMENT_VARIABLE, "auto")
+    if kernel not in KERNELS:
+        raise ValueError(f"Expected the linear kernel to be one of {list(KERNELS)}. Received: {kernel!r} "
+                         f"(from {'KERNEL' if KERNEL is not None else ENVIRONMENT_VARIABLE}).")
+    return kernel
+
+
+def use_coefficients(linear_map, kernel=None, products=False):
+    """Whether ``linear_map`` runs on the coefficient kernel under ``kernel`` (default: the setting).
+
+    Args:
+        products: SEAL multiplies every tap, even of weight +-1 (CKKS layers that rescale).
+    """
+    kernel = kernel or kernel_setting()
+    if kernel != "auto":
+        return kernel == "coefficients"
+    inputs = int(np.prod(linear_map.in_shape, dtype=np.int64))
+    taps = linear_map.indices.size
+    if not products:
+        weights = linear_map.weights
+        unit = int(np.count_nonzero((weights == 1) | (weights == -1)))
+        taps = taps - unit + UNIT_TAP_COST * unit
+    return taps >= CROSSOVER * (inputs + linear_map.out_size)
 
 
 class _Accumulator:
@@ -57,10 +108,20 @@ def apply_linear_map(x, linear_map, op="linear"):
     out_size = linear_map.out_size
     components = x.context.components
     data = np.empty((len(components), x.groups, out_size), dtype=object)
+    fast = use_coefficients(linear_map, products=rescale)
+    last_kernels.clear()
     for c, component in enumerate(components):
         row_fn = _bfv_row if bfv else _ckks_row
+        integers = _integer_weights(component, source[c, 0][0], weights, rescale, bfv) if fast else None
         for g in range(x.groups):
             cts = source[c, g]
+            if integers is not None:
+                outputs = _coefficient_rows(component, cts, linear_map, integers, bias, rescale, bfv)
+                if outputs is not None:
+                    data[c, g, :] = outputs
+                    last_kernels.append("coefficients")
+                    continue
+            last_kernels.append("seal")
             for k in range(out_size):
                 start, stop = linear_map.indptr[k], linear_map.indptr[k + 1]
                 b = 0 if bias is None else bias[k]
@@ -86,6 +147,64 @@ def _output_bound(x, linear_map, weights, bias):
     return bound
 
 
+def _integer_weights(component, like, weights, rescale, bfv):
+    """The integers SEAL multiplies by, per tap: BFV sign(w) * (|w| mod t), CKKS round(w * p)
+    (or +-1 without rescaling); None if the coefficient kernel cannot take them."""
+    if bfv:
+        t = component.plain_modulus
+        if weights.dtype.kind in "iu":
+            return np.sign(weights) * (np.abs(weights) % t)
+        return np.array([(abs(w) % t) * (1 if w > 0 else -1) for w in weights.tolist()], dtype=object)
+    if not rescale:
+        return np.where(weights == 1, 1, -1).astype(np.int64)
+    return _ckks_integers(weights, component.level_prime(like))
+
+
+def _coefficient_rows(component, cts, linear_map, integers, bias, rescale, bfv):
+    """All outputs of one component and group through :mod:`.coefficient_linear`; None if it
+    cannot take them (the caller then runs SEAL's loop)."""
+    like = cts[0]
+    scale = like.scale * component.level_prime(like) if rescale else like.scale
+    try:
+        sums = coefficient_linear.combine(component, list(cts), linear_map.indptr, linear_map.indices,
+                                          integers, scale=scale)
+    except coefficient_linear.Unsupported:
+        return None
+    outputs = []
+    for k, out in enumerate(sums):
+        if out is None:  # no non-zero weight: a fresh encryption of zero, as SEAL's loop makes
+            out = seal_ops.zero(component, like)
+            out.scale = scale
+        b = 0 if bias is None else bias[k]
+        outputs.append(_bfv_finish(component, out, b) if bfv else _ckks_finish(component, out, b, rescale))
+    return outputs
+
+
+def _ckks_integers(weights, prime):
+    """round(w * p) as SEAL's CKKSEncoder computes it for a constant (C round: half away from
+    zero); None if some |w * p| reaches 2^62 or is not finite."""
+    scaled = weights * float(prime)
+    magnitude = np.abs(scaled)
+    if magnitude.size and not np.all(magnitude < 2.0 ** coefficient_linear.MAX_WEIGHT_BITS):
+        return None
+    whole = np.floor(magnitude)
+    rounded = whole + (magnitude - whole >= 0.5)
+    return np.copysign(rounded, scaled).astype(np.int64)
+
+
+def _bfv_finish(component, out, bias):
+    residue = int(bias) % component.plain_modulus
+    if residue:
+        out = seal_ops.add_plain(component, out, seal_ops.bfv_constant(component, residue))
+    return out
+
+
+def _ckks_finish(component, out, bias, rescale):
+    if bias:
+        out = seal_ops.add_plain(component, out, seal_ops.ckks_plain(component, float(bias), out, out.scale))
+    return seal_ops.rescale(component, out) if rescale else out
+
+
 def _bfv_row(component, cts, indices, weights, bias, rescale):
     t = component.plain_modulus
     positive, negative = _Accumulator(component), _Accumulator(component)
@@ -105,10 +224,7 @@ def _bfv_row(component, cts, indices, weights, bias, rescale):
         out = seal_ops.negate(component, negative.value)
     else:
         out = seal_ops.sub(component, positive.value, negative.value)
-    residue = int(bias) % t
-    if residue:
-        out = seal_ops.add_plain(component, out, seal_ops.bfv_constant(component, residue))
-    return out
+    return _bfv_finish(component, out, bias)
 
 
 def _ckks_row(component, cts, indices, weights, bias, rescale):
@@ -127,9 +243,7 @@ def _ckks_row(component, cts, indices, weights, bias, rescale):
         out.scale = like.scale * prime
     else:
         out = total.value  # owned whenever rescale is set (products); else possibly shared
-    if bias:
-        out = seal_ops.add_plain(component, out, seal_ops.ckks_plain(component, float(bias), out, out.scale))
-    return seal_ops.rescale(component, out) if rescale else out
+    return _ckks_finish(component, out, bias, rescale)
 
 
 def _common_level(x):

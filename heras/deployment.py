@@ -44,6 +44,8 @@ def save_prepared(model, folder, overwrite=False):
               "sum_pooling_layers": [i for i, layer in enumerate(model.layers)
                                      if getattr(layer, "as_sum_pooling", False)],
               "folded_layers": [i for i, layer in enumerate(model.layers) if getattr(layer, "folded", False)],
+              "add_factors": {str(i): [int(f) for f in layer.input_factors] for i, layer in enumerate(model.layers)
+                              if getattr(layer, "input_factors", None)},
               "activation_coefficients": {
                   str(i): layer.heras_activation.integer_coefficients for i, layer in enumerate(model.layers)
                   if getattr(getattr(layer, "heras_activation", None), "integer_coefficients", None) is not None},
@@ -78,6 +80,8 @@ def load_prepared(folder):
         model.layers[index].as_sum_pooling = True
     for index in record["folded_layers"]:
         model.layers[index].folded = True
+    for index, factors in record.get("add_factors", {}).items():
+        model.layers[int(index)].input_factors = [int(f) for f in factors]
     for index, coefficients in record.get("activation_coefficients", {}).items():
         model.layers[int(index)].heras_activation.integer_coefficients = [int(c) for c in coefficients]
     model.encryption_plan = EncryptionPlan(

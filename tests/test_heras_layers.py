@@ -187,7 +187,7 @@ def test_functional_model_with_residual_add_runs_encrypted(ckks_context, rng, tm
     outputs = Dense(2)(Add()([hidden, Square()(hidden)]))
     model = Model(inputs, outputs)
     x = rng.uniform(-1, 1, size=(5, 6))
-    out = P.decrypt(ckks_context, model.predict(P.encrypt(ckks_context, x)))
+    out = P.decrypt(ckks_context, model.encrypted_forward(P.encrypt(ckks_context, x)))
     np.testing.assert_allclose(out, model.predict(x, verbose=0), atol=1e-3)
     model.save(tmp_path / "residual.keras")
     np.testing.assert_allclose(load_model(tmp_path / "residual.keras").predict(x, verbose=0),

@@ -5,12 +5,16 @@ import numpy as np
 
 import primitives as P
 from .. import activations as activation_lookup
-from .base import LinearWithActivation
+from .base import LinearWithActivation, default_kernel_initializer
 
 
 @keras.saving.register_keras_serializable(package="heras")
 class Conv2D(LinearWithActivation, keras.layers.Conv2D):
-    """``keras.layers.Conv2D`` (channels last, no dilation or groups) that also runs on ciphertexts."""
+    """``keras.layers.Conv2D`` (channels last, no dilation or groups) that also runs on ciphertexts.
+
+    The default ``kernel_initializer`` is heras' :func:`~heras.layers.base.default_kernel_initializer`
+    (variance 0.3 / fan_in, suited to square activations) instead of Keras' Glorot uniform.
+    """
 
     def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid", activation=None, **kwargs):
         for unsupported in ("dilation_rate", "groups"):
@@ -19,6 +23,7 @@ class Conv2D(LinearWithActivation, keras.layers.Conv2D):
                                  f"Received: {unsupported}={kwargs[unsupported]!r}")
         if kwargs.get("data_format", "channels_last") != "channels_last":
             raise ValueError("heras Conv2D expects data_format='channels_last'.")
+        kwargs.setdefault("kernel_initializer", default_kernel_initializer())
         super().__init__(filters, kernel_size, strides=strides, padding=padding, activation=None, **kwargs)
         self.heras_activation = activation_lookup.get(activation)
 

@@ -30,7 +30,10 @@ def check_encryptable(layers):
 
 
 def encryption_costs(model):
-    """Return one dict per layer with shapes, parameters, activations and cumulative depths."""
+    """Return one dict per layer with shapes, parameters, activations and depths so far (the
+    longest path to the layer's output, for functional models)."""
+    if not isinstance(model, keras.Sequential):
+        return _graph_costs(model)
     rows, bfv, ckks = [], 0, 0
     shape = tuple(model.inputs[0].shape) if model.inputs else None
     for layer in model.layers:
@@ -45,6 +48,26 @@ def encryption_costs(model):
                      "parameters": layer.count_params(), "activations": activations,
                      "bfv_depth": bfv, "ckks_depth": ckks})
         shape = out_shape
+    return rows
+
+
+def _graph_costs(model):
+    from .preparation import path_depths
+    (bfv, bfv_total), (ckks, ckks_total) = path_depths(model, "bfv"), path_depths(model, "ckks")
+    rows = []
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.InputLayer):
+            continue
+        input_shape = layer.input.shape if not isinstance(layer.input, list) else layer.input[0].shape
+        activations = layer.encryption_cost(tuple(input_shape))["activations"] \
+            if isinstance(layer, EncryptableLayer) else None
+        rows.append({"layer": layer.name, "type": layer.__class__.__name__,
+                     "output_shape": tuple(layer.output.shape), "parameters": layer.count_params(),
+                     "activations": activations, "bfv_depth": bfv.get(id(layer), 0),
+                     "ckks_depth": ckks.get(id(layer), 0)})
+    if rows:  # the totals line reads the last row: the longest path
+        rows[-1] = {**rows[-1], "bfv_depth": max(bfv_total, rows[-1]["bfv_depth"]),
+                    "ckks_depth": max(ckks_total, rows[-1]["ckks_depth"])}
     return rows
 
 

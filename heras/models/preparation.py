@@ -21,9 +21,11 @@ then gets a = ceil(log2 A) bits on top of the precision and the selection's guar
 error is proven below 2^-precision_bits for every input within the calibrated range.
 """
 
+import functools
 import math
 from dataclasses import dataclass, field
 
+import keras
 import numpy as np
 
 import primitives as P
@@ -84,6 +86,9 @@ def prepare(model, scheme, security=128, calibration=None, input_bits=8, weight_
         raise RuntimeError("The model has no weights yet: build and fit it (model.fit(...)) before "
                            "prepare_encryption.")
     check_encryptable(model.layers)
+    if len(model.inputs) != 1 or len(model.outputs) != 1:
+        raise NotImplementedError(f"prepare_encryption handles models with one input and one output; "
+                                  f"this one has {len(model.inputs)} and {len(model.outputs)}.")
     input_shape = tuple(model.inputs[0].shape[1:])
     input_max, signed = _input_range(calibration)
     if scheme == "bfv":
@@ -100,26 +105,94 @@ def _input_range(calibration):
     return max(float(np.max(np.abs(data))), 1e-12), bool(np.min(data) < 0)
 
 
+def walk(model, x, fn):
+    """Run ``fn(layer, inputs)`` through ``model`` and return its output: layer after layer for a
+    Sequential model, node by node through a functional model's graph (a merging layer such as
+    Add receives the list of its inputs). Values travel as they are: arrays, BoundTensors,
+    EncryptedTensors, or any object standing for a tensor."""
+    if isinstance(model, keras.Sequential):
+        for layer in model.layers:
+            x = fn(layer, x)
+        return x
+    return model._run_through_graph(x, operation_fn=lambda layer: functools.partial(fn, layer))
+
+
+@dataclass
+class _Flow:
+    """What BFV discretisation carries along a tensor: its scale, and the plain factors applied
+    since the last linear layer (a polynomial's coefficient, an Add's power of two)."""
+
+    scale: float
+    pending: int = 1
+
+
 def _prepare_bfv(model, input_shape, input_max, signed, security, input_bits, weight_bits, batch_size):
+    """Discretise every layer, prove the bound, select parameters. A functional model gets
+    power-of-two scales (input, weights, polynomial coefficients), so that an Add can bring its
+    inputs to one scale by exact integer factors."""
+    power_of_two = not isinstance(model, keras.Sequential)
     levels = 2 ** (input_bits - 1) - 1 if signed else 2 ** input_bits - 1
     input_scale = levels / input_max
-    scale, scales, linear_l1 = input_scale, [], 1
-    noise_l1, pending = 1, 1  # plain factors between two products, for the noise model
-    layers = model.layers
-    for index, layer in enumerate(layers):
-        following = layers[index + 1] if index + 1 < len(layers) else None
-        step = _discretise(layer, scale, weight_bits, following)
-        scale = step.scale
-        if step.l1 is not None:  # a Dense/Conv2D: its rows multiply whatever factor came before
-            linear_l1 = max(linear_l1, step.l1)
-            noise_l1, pending = max(noise_l1, step.l1 * pending), 1
-        pending *= step.factor
-        scales.append(scale)
-    noise_l1 = max(noise_l1, pending)
-    max_value, depth = _prove_bound(model, input_shape, levels), _depth(model, "bfv_depth")
+    if power_of_two:
+        input_scale = _power_of_two_below(input_scale)
+    totals, scales = {"linear_l1": 1, "noise_l1": 1}, {}
+
+    def step(layer, flow):
+        if isinstance(flow, list):
+            out = _match_scales(layer, flow)
+        else:
+            result = _discretise(layer, flow.scale, weight_bits, _following(model, layer), power_of_two)
+            pending = flow.pending
+            if result.l1 is not None:  # a Dense/Conv2D: its rows multiply whatever factor came before
+                totals["linear_l1"] = max(totals["linear_l1"], result.l1)
+                totals["noise_l1"], pending = max(totals["noise_l1"], result.l1 * pending), 1
+            out = _Flow(result.scale, pending * result.factor)
+        scales[id(layer)] = out.scale
+        return out
+
+    output = walk(model, _Flow(input_scale), step)
+    noise_l1 = max(totals["noise_l1"], output.pending)
+    layer_scales = [scales.get(id(layer), input_scale) for layer in model.layers]
+    max_value, depth = _prove_bound(model, input_shape, levels), path_depth(model, "bfv")
     params = P.select_parameters("bfv", security=security, depth=depth, max_value=max(int(max_value), 1),
                                  linear_bits=math.log2(noise_l1), batch_size=batch_size)
-    return EncryptionPlan("bfv", params, input_scale, levels, scale, depth, max_value, scales, linear_l1)
+    return EncryptionPlan("bfv", params, input_scale, levels, output.scale, depth, max_value, layer_scales,
+                          totals["linear_l1"])
+
+
+def _power_of_two_below(value):
+    return 2.0 ** math.floor(math.log2(value))
+
+
+def _following(model, layer):
+    """The layer that consumes ``layer``'s output, when there is exactly one (for BN folding)."""
+    if isinstance(model, keras.Sequential):
+        index = model.layers.index(layer)
+        return model.layers[index + 1] if index + 1 < len(model.layers) else None
+    consumers = [node.operation for node in getattr(layer, "_outbound_nodes", [])
+                 if node.operation in model.layers]
+    return consumers[0] if len(consumers) == 1 else None
+
+
+def _match_scales(layer, flows):
+    """BFV Add: multiply each input by the integer bringing it to the largest scale."""
+    name = layer.__class__.__name__
+    if name != "Add":
+        raise NotImplementedError(f"BFV discretisation does not support {name} ({layer.name}) yet; "
+                                  "merge branches with Add, or use CKKS.")
+    target = max(flow.scale for flow in flows)
+    factors = []
+    for flow in flows:
+        ratio = target / flow.scale
+        if not ratio.is_integer() or ratio >= 2.0 ** 62:
+            raise NotImplementedError(
+                f"BFV cannot add the inputs of {layer.name}: they arrive at scales "
+                f"{', '.join(f'{f.scale:.6g}' for f in flows)}, whose ratios are not exact integers, so "
+                "no integer factor brings them to one scale. Use pooling windows whose area is a power "
+                "of two on the branches, or prepare_encryption('ckks').")
+        factors.append(int(ratio))
+    layer.input_factors = factors if any(f != 1 for f in factors) else None
+    return _Flow(target, max(flow.pending * factor for flow, factor in zip(flows, factors)))
 
 
 @dataclass
@@ -133,8 +206,9 @@ class _Step:
     factor: int = 1
 
 
-def _discretise(layer, scale, weight_bits, following=None):
-    """Set integer weights on ``layer``; return its :class:`_Step`.
+def _discretise(layer, scale, weight_bits, following=None, power_of_two=False):
+    """Set integer weights on ``layer``; return its :class:`_Step` (``power_of_two``: weight and
+    coefficient scales rounded down to powers of two).
 
     A BatchNormalization right after a Dense/Conv2D without activation is folded into it:
     kernel * gamma/sigma per output channel, bias * gamma/sigma + shift.
@@ -152,6 +226,8 @@ def _discretise(layer, scale, weight_bits, following=None):
             kernel, bias = kernel * bn_scale, bias * bn_scale + bn_shift
             following.folded = True
         weight_scale = (2 ** (weight_bits - 1) - 1) / max(float(np.max(np.abs(kernel))), 1e-12)
+        if power_of_two:
+            weight_scale = _power_of_two_below(weight_scale)
         integer_kernel = np.rint(kernel * weight_scale).astype(np.int64)
         weights = {"kernel": integer_kernel}
         if layer.use_bias or getattr(following, "folded", False):
@@ -161,13 +237,14 @@ def _discretise(layer, scale, weight_bits, following=None):
             weights["bias"] = _integers(bias * scale * weight_scale)
         layer.set_encryption_weights(**weights)
         l1 = int(np.abs(integer_kernel).reshape(-1, integer_kernel.shape[-1]).sum(axis=0).max())
-        step = _discretise_activation(layer, activation, scale * weight_scale, weight_bits)
+        step = _discretise_activation(layer, activation, scale * weight_scale, weight_bits, power_of_two)
         return _Step(step.scale, l1, step.factor)
     if name in ("Square", "Activation"):
         return _discretise_activation(layer, activation if name == "Activation" else heras_activations.get("square"),
-                                      scale, weight_bits)
+                                      scale, weight_bits, power_of_two)
     if name == "Poly":
-        integers, out_scale, factor = poly_integers(np.asarray(layer.coefficients), scale, weight_bits)
+        integers, out_scale, factor = poly_integers(np.asarray(layer.coefficients), scale, weight_bits,
+                                                    power_of_two)
         layer.set_encryption_weights(coefficients=integers)
         return _Step(out_scale, None, factor)
     if name == "AveragePooling2D":
@@ -181,21 +258,21 @@ def _discretise(layer, scale, weight_bits, following=None):
                               "Dense, Conv2D, Square, Poly, pooling, Flatten, Reshape and Dropout, or CKKS.")
 
 
-def _discretise_activation(layer, activation, scale, weight_bits):
+def _discretise_activation(layer, activation, scale, weight_bits, power_of_two=False):
     """The scale after an activation (square: s^2; poly: integer coefficients, see poly_integers)."""
     if activation is None or activation.name == "linear":
         return _Step(scale)
     if activation.name == "square":
         return _Step(scale * scale)
     if activation.name == "poly":
-        integers, out_scale, factor = poly_integers(activation.coefficients, scale, weight_bits)
+        integers, out_scale, factor = poly_integers(activation.coefficients, scale, weight_bits, power_of_two)
         activation.integer_coefficients = integers.tolist()
         return _Step(out_scale, None, factor)
     raise NotImplementedError(f"BFV discretisation supports square and poly activations; {layer.name} "
                               f"uses {activation.name!r}, which has no encrypted form.")
 
 
-def poly_integers(coefficients, scale, weight_bits):
+def poly_integers(coefficients, scale, weight_bits, power_of_two=False):
     """A polynomial on integers: inputs x = round(x_real * s), output at scale S = q * s^d.
 
     S * sum_k c_k x_real^k = sum_k (c_k * q * s^(d - k)) x^k, so the integer coefficients are
@@ -206,6 +283,8 @@ def poly_integers(coefficients, scale, weight_bits):
     c = np.asarray(coefficients, dtype=np.float64)
     degree = len(c) - 1
     q = (2 ** (weight_bits - 1) - 1) / max(float(np.max(np.abs(c))), 1e-12)
+    if power_of_two:
+        q = _power_of_two_below(q)
     integers = _integers(np.array([c[k] * q * float(scale) ** (degree - k) for k in range(degree + 1)]))
     deepest = heras_activations.polynomial_depth(degree)
     factor = max([abs(int(integers[k])) for k in range(1, degree + 1)
@@ -223,15 +302,38 @@ def _integers(values):
 
 def _prove_bound(model, input_shape, input_bound):
     """Largest |value| of any intermediate, proven by running the layers on bounds."""
-    x, worst = P.BoundTensor(input_bound, shape=input_shape), input_bound
-    for layer in model.layers:
-        x = layer.call(x)
-        worst = max(worst, x.max)
-    return worst
+    worst = [input_bound]
+
+    def step(layer, *args, **kwargs):
+        out = layer.call(*args, **kwargs)
+        worst.append(out.max)
+        return out
+    walk(model, P.BoundTensor(input_bound, shape=input_shape), step)
+    return max(worst)
 
 
-def _depth(model, kind):
-    return sum(getattr(layer, kind) for layer in model.layers if isinstance(layer, EncryptableLayer))
+def path_depths(model, scheme):
+    """Depth (ciphertext products for "bfv", rescalings for "ckks") at each layer's output, by
+    layer id, along the longest path. A CKKS Add whose deepest inputs arrive at the same level
+    may spend one more to match their scales."""
+    kind = f"{scheme}_depth"
+    depths = {}
+
+    def step(layer, inputs):
+        if isinstance(inputs, list):
+            deepest = max(inputs)
+            depth = deepest + (1 if scheme == "ckks" and inputs.count(deepest) > 1 else 0)
+        else:
+            depth = inputs + (getattr(layer, kind) if isinstance(layer, EncryptableLayer) else 0)
+        depths[id(layer)] = depth
+        return depth
+    output = walk(model, 0, step)
+    return depths, output
+
+
+def path_depth(model, scheme):
+    """Depth of the whole model (the longest path), see :func:`path_depths`."""
+    return path_depths(model, scheme)[1]
 
 
 def _prepare_ckks(model, input_shape, input_max, security, precision_bits, batch_size):
@@ -244,7 +346,9 @@ def _prepare_ckks(model, input_shape, input_max, security, precision_bits, batch
             del layer._encryption_weights  # CKKS runs the trained real weights
         if getattr(getattr(layer, "heras_activation", None), "integer_coefficients", None) is not None:
             layer.heras_activation.integer_coefficients = None
-    max_value, depth = float(_prove_bound(model, input_shape, input_max)), _depth(model, "ckks_depth")
+        if getattr(layer, "input_factors", None):
+            layer.input_factors = None  # CKKS matches an Add's scales itself
+    max_value, depth = float(_prove_bound(model, input_shape, input_max)), path_depth(model, "ckks")
     integer_bits = max(1, math.ceil(math.log2(max(max_value, 1.0))) + 1)
     amplification = ckks_amplification(model, input_shape, input_max)
     bits = max(0, math.ceil(math.log2(amplification)))
@@ -268,9 +372,7 @@ def ckks_error_bound(model, input_shape, input_max, op_error, encoding_error):
     factors are encoded within ``encoding_error`` (see :mod:`primitives.backends.bounds`)."""
     error_model = P.bound_tensor.CKKSErrorModel(op_error, encoding_error)
     x = P.BoundTensor(input_max, shape=input_shape, error_model=error_model)
-    for layer in model.layers:
-        x = layer.call(x)
-    return x.max_error
+    return walk(model, x, lambda layer, *args, **kwargs: layer.call(*args, **kwargs)).max_error
 
 
 def ckks_amplification(model, input_shape, input_max):

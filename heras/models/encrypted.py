@@ -1,0 +1,194 @@
+"""`EncryptedModel`: what Sequential and the functional Model share to run on ciphertexts.
+
+Preparation, quantisation, encrypted and discretised inference, encrypted evaluation and the
+cost summary are written once against :func:`walk`, which runs a function layer by layer
+through a Sequential model or through a functional model's graph (inputs of a merging layer
+such as Add arrive as a list).
+"""
+
+import contextlib
+import time
+
+import keras
+import numpy as np
+
+import primitives as P
+from primitives import crt
+from .costs import check_encryptable, encryption_costs, format_costs
+from .preparation import prepare, walk
+
+
+@contextlib.contextmanager
+def _weights_mod(layer, t):
+    """Temporarily reduce a prepared layer's bias (and an Add's input factors) mod t."""
+    saved = getattr(layer, "_encryption_weights", None)
+    factors = getattr(layer, "input_factors", None)
+    if saved and "bias" in saved:
+        layer._encryption_weights = {**saved, "bias": crt.residues(saved["bias"], t).astype(np.int64)}
+    if factors:
+        layer.input_factors = [int(f) % t for f in factors]
+    try:
+        yield
+    finally:
+        if saved is not None:
+            layer._encryption_weights = saved
+        if factors:
+            layer.input_factors = factors
+
+
+def _call(layer, *args, **kwargs):
+    return layer.call(*args, **kwargs)
+
+
+class EncryptedModel:
+    """Mixin for heras models: ``prepare_encryption`` then encrypted predict/evaluate."""
+
+    encryption_plan = None
+
+    # ----------------------------------------------------------------- preparation
+    def prepare_encryption(self, scheme="bfv", security=128, calibration=None, input_bits=8,
+                           weight_bits=8, precision_bits=20, batch_size=None):
+        """Compute the encryption plan after ``fit``: discretise (BFV) or plan levels and errors
+        (CKKS), prove value bounds, and select parameters. Returns and stores the plan.
+
+        Args:
+            scheme: "bfv" (exact integers, CRT) or "ckks" (approximate reals).
+            security: 128, 192 or 256 bits.
+            calibration: sample inputs: their range sets the input quantisation (default [0, 1]).
+            input_bits, weight_bits: BFV quantisation of inputs and weights.
+            precision_bits: CKKS: the output error is proven below 2^-precision_bits for inputs
+                within the calibrated range (the scale grows with the network's amplification
+                of per-op errors; see ``heras.models.preparation``).
+            batch_size: samples per encrypted batch (noted with the parameters).
+        """
+        self.encryption_plan = prepare(self, scheme, security, calibration, input_bits, weight_bits,
+                                       precision_bits, batch_size)
+        return self.encryption_plan
+
+    def _require_plan(self, action):
+        if self.encryption_plan is None:
+            raise RuntimeError(f"Cannot {action} before preparation: call "
+                               "model.prepare_encryption(scheme=..., calibration=x_train) after fit.")
+        return self.encryption_plan
+
+    def encrypt_inputs(self, context, x):
+        """Client: quantise (BFV) and encrypt inputs of shape (batch, *input_shape)."""
+        plan = self._require_plan("encrypt inputs")
+        return P.encrypt(context, plan.quantize(x), bound=plan.input_bound)
+
+    def decrypt_outputs(self, context, encrypted):
+        """Client: decrypt and undo the output scale; returns float logits."""
+        plan = self._require_plan("decrypt outputs")
+        return np.asarray(P.decrypt(context, encrypted), dtype=np.float64) / plan.output_scale
+
+    def predict_discretized(self, x):
+        """The exact plaintext oracle of the prepared model (integers for BFV), unscaled."""
+        plan = self._require_plan("run the discretised model")
+        out = plan.quantize(x)
+        if plan.scheme == "bfv" and plan.max_value >= 2 ** 62:
+            return self._discretized_by_residues(out, plan)
+        return walk(self, out, _call)
+
+    def _discretized_by_residues(self, x, plan):
+        """The integer model past 2^62, exactly: per CRT prime in int64, then recombined.
+
+        Every layer maps residues in [0, t) with small integer weights; a product stays below
+        2^63 while t < 2^31 and t * (largest weight-row l1-norm) < 2^62, as BFV's own
+        arithmetic mod t does. Otherwise falls back to Python ints (exact, slow).
+        """
+        moduli = plan.parameters.plain_moduli
+        if max(moduli) >= 2 ** 31 or max(moduli) * plan.linear_l1 >= 2 ** 62:
+            return walk(self, x.astype(object), _call)
+        residues = []
+        for t in moduli:
+            def residue_call(layer, *args, **kwargs):
+                with _weights_mod(layer, t):
+                    out = np.mod(layer.call(*args, **kwargs), t)
+                return out.astype(np.int64) if out.dtype == object else out  # a polynomial in Python ints
+            residues.append(walk(self, np.mod(x, t), residue_call).astype(np.uint64))
+        return crt.reconstruct(residues, moduli)
+
+    # ----------------------------------------------------------------- inference
+    def predict(self, x, *args, **kwargs):
+        """Keras' predict for arrays; layer-by-layer encrypted inference for an EncryptedTensor."""
+        if P.is_encrypted(x):
+            self._require_plan("predict on encrypted inputs")
+            return self.encrypted_forward(x)
+        return super().predict(x, *args, **kwargs)
+
+    def evaluate(self, x=None, y=None, *args, encrypted=False, context=None, **kwargs):
+        """Keras' evaluate; with ``encrypted=True``, encrypt, run, decrypt and report.
+
+        Returns (encrypted): a dict with accuracy, samples, latency_s (server forward),
+        throughput_per_hour, encrypt_s, decrypt_s and agreement with the discretised (BFV)
+        or float (CKKS) model; for CKKS also max_error (against the float64 model) and the
+        proven error_bound.
+        """
+        if not encrypted:
+            return super().evaluate(x, y, *args, **kwargs)
+        plan = self._require_plan("evaluate encrypted")
+        client = context or P.Context(plan.parameters)
+        server = client.public()
+        start = time.perf_counter()
+        query = [self.encrypt_inputs(server, x)]  # popped below: the forward pass frees it early
+        encrypt_s, start = time.perf_counter() - start, time.perf_counter()
+        answer = self.encrypted_forward(query.pop())
+        latency_s, start = time.perf_counter() - start, time.perf_counter()
+        raw = P.decrypt(client, answer)
+        decrypt_s = time.perf_counter() - start
+        logits = np.asarray(raw, dtype=np.float64) / plan.output_scale
+        extra = {}
+        if plan.scheme == "bfv":
+            discretised = np.asarray(self.predict_discretized(x))
+            exact = bool(np.array_equal(raw.astype(object), discretised.astype(object)))  # bit for bit
+            reference = np.asarray(discretised, dtype=np.float64)
+        else:
+            reference, exact = np.asarray(self.predict_discretized(x), dtype=np.float64), None
+            extra = {"max_error": float(np.max(np.abs(logits - reference))), "error_bound": plan.error_bound}
+        predictions = logits.argmax(axis=-1)
+        samples = len(predictions)
+        return {"accuracy": float(np.mean(predictions == np.asarray(y).reshape(-1))), "samples": samples,
+                "latency_s": latency_s, "throughput_per_hour": samples / latency_s * 3600,
+                "encrypt_s": encrypt_s, "decrypt_s": decrypt_s,
+                "agreement": float(np.mean(predictions == reference.argmax(axis=-1))), "exact": exact,
+                "parameters": repr(plan.parameters), **extra}
+
+    def encrypted_forward(self, x, progress=None):
+        """Run every layer's ``call`` on the encrypted tensor ``x`` (public material only).
+
+        The low-level step behind ``predict``: it uses the weights as they are (the prepared
+        ones after ``prepare_encryption``), so call it directly only for weights already in
+        encryptable form, e.g. hand-set integers. ``progress(index, layer)``, if given, is called
+        after each layer (progress bars, per-layer timing) for the part computed in this
+        process: BFV CRT primes and ciphertext groups are spread over worker processes
+        (:mod:`primitives.parallel`; ``SEALION_WORKERS=1`` keeps everything in one process).
+        """
+        check_encryptable(self.layers)
+        expected = tuple(self.inputs[0].shape[1:]) if self.inputs else None
+        if expected is not None and tuple(x.shape) != expected:
+            raise P.ShapeError(f"The model expects inputs of per-sample shape {expected}; the "
+                               f"encrypted tensor has shape {tuple(x.shape)}.")
+        # BFV CRT primes (or ciphertext groups) are independent: one process per core
+        return P.parallel.map_parts(lambda part: self._run_layers(part, progress), x)
+
+    def _run_layers(self, x, progress=None):
+        indices = {id(layer): index for index, layer in enumerate(self.layers)}
+
+        def step(layer, *args, **kwargs):
+            out = layer.call(*args, **kwargs)
+            if progress is not None:
+                progress(indices[id(layer)], layer)
+            return out
+        return walk(self, x, step)
+
+    def encryption_costs(self):
+        """Per-layer rows: output shape, parameters, activations, BFV/CKKS depth so far."""
+        return encryption_costs(self)
+
+    def summary(self, *args, **kwargs):
+        """Keras' summary, then what each layer costs on ciphertexts."""
+        super().summary(*args, **kwargs)
+        print_fn = kwargs.get("print_fn") or print
+        print_fn(format_costs(self.encryption_costs()))
+        if self.encryption_plan is not None:
+            print_fn(str(self.encryption_plan))

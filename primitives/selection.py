@@ -296,8 +296,10 @@ def _select_ckks(security, depth, precision_bits, integer_bits, batch_size, tria
     ckks_chain(depth, precision_bits, integer_bits, CKKS_GUARD_BITS, amplification)  # raises if impossible
     for guard_bits in range(CKKS_GUARD_BITS, CKKS_GUARD_BITS + 12, 2):
         if target + guard_bits > MAX_PRIME_BITS:
-            stop = (f"{guard_bits} guard bits would need a scale over {MAX_PRIME_BITS} bits. "
-                    "Lower precision_bits.")
+            parts = f"precision {precision_bits} + " + (f"amplification {amplification} + " if amplification else "")
+            stop = (f"scale 2^{target + guard_bits} = {parts}guard {guard_bits} bits would exceed SEAL's "
+                    f"{MAX_PRIME_BITS}-bit primes. Lower precision_bits (to {MAX_PRIME_BITS - guard_bits - amplification} "
+                    "or less)" + (", or the amplification (smaller weights or input range)." if amplification else "."))
             break
         scale_bits, bits, base_primes = ckks_chain(depth, precision_bits, integer_bits, guard_bits, amplification)
         total = sum(bits)

@@ -228,6 +228,14 @@ def test_ckks_amplification_bits_widen_the_scale_and_split_the_base():
     assert P.Parameters.from_json(params.to_json()) == params
 
 
+def test_ckks_scale_out_of_room_names_precision_amplification_and_guard(monkeypatch):
+    monkeypatch.setattr(selection, "trial_ckks", lambda params: (1.0, 1.0))   # never precise enough
+    with pytest.raises(P.ParameterError, match=r"scale 2\^62 = precision 20 \+ amplification 20 \+ guard "
+                                                r"22 bits would exceed SEAL's 60-bit primes\. Lower "
+                                                r"precision_bits \(to 18 or less\), or the amplification"):
+        select_parameters("ckks", depth=1, precision_bits=20, integer_bits=4, amplification_bits=20)
+
+
 def test_ckks_per_op_trial_covers_public_key_encryption():
     params = select_parameters("ckks", depth=2, precision_bits=20, integer_bits=4, trial=False)
     chain, per_op = selection.trial_ckks(params)

@@ -137,7 +137,7 @@ def _prepare_bfv(model, input_shape, input_max, signed, security, input_bits, we
         input_scale = _power_of_two_below(input_scale)
     totals, scales = {"linear_l1": 1, "noise_l1": 1}, {}
 
-    def step(layer, flow):
+    def step(layer, flow, **kwargs):
         if isinstance(flow, list):
             out = _match_scales(layer, flow)
         else:
@@ -319,7 +319,7 @@ def path_depths(model, scheme):
     kind = f"{scheme}_depth"
     depths = {}
 
-    def step(layer, inputs):
+    def step(layer, inputs, **kwargs):
         if isinstance(inputs, list):
             deepest = max(inputs)
             depth = deepest + (1 if scheme == "ckks" and inputs.count(deepest) > 1 else 0)

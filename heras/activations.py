@@ -5,6 +5,8 @@
 training, and raises a clear error, naming the polynomial alternatives, on ciphertexts.
 """
 
+import copy
+
 import keras
 
 import primitives as P
@@ -124,7 +126,7 @@ def get(identifier):
     if identifier is None or identifier == "linear":
         return HerasActivation()
     if isinstance(identifier, HerasActivation):
-        return identifier
+        return copy.copy(identifier)  # per layer: BFV preparation stores layer-specific coefficients
     if identifier == "square":
         return Square()
     if identifier == "poly":

@@ -4,6 +4,7 @@ import keras
 import numpy as np
 import pytest
 
+import heras
 import primitives as P
 from heras.activations import polynomial_depth
 from heras.deployment import load_prepared, save_prepared
@@ -64,6 +65,16 @@ def test_prepared_poly_survives_deployment_and_ckks_reuses_the_real_coefficients
     assert model.layers[0].heras_activation.integer_coefficients is None
     np.testing.assert_allclose(model.predict_discretized(x), model.predict(x, verbose=0), rtol=1e-5)
     assert plan.depth == 1 + 1 + 1 + 1 + 1 + 1   # dense, poly (x^2, coefficients), poly, dense
+
+
+def test_a_shared_poly_activation_gets_coefficients_per_layer(rng):
+    shared = heras.activations.get({"poly": [0.0, 1.0, 0.5]})
+    keras.utils.set_random_seed(5)
+    model = Sequential([Input((3,)), Dense(3, activation=shared), Dense(3, activation=shared), Dense(1)])
+    x = rng.uniform(0, 1, size=(4, 3))
+    model.prepare_encryption("bfv", calibration=x)
+    first, second = (layer.heras_activation.integer_coefficients for layer in model.layers[:2])
+    assert first != second and shared.integer_coefficients is None
 
 
 def test_polynomial_depth_follows_the_encrypted_powers():

@@ -348,3 +348,20 @@ def test_blas_threads_are_restored():
     with coefficient_linear.blas_threads(1):
         assert get() == 1
     assert get() == before
+
+
+@pytest.mark.parametrize("route", ["direct", "serialized"])
+def test_forked_workers(bfv_context, rng, monkeypatch, route):
+    """primitives.parallel forks one worker per CRT prime: each uses the kernel (and, on the
+    serialised route, its own scratch file) and the stitched result equals SEAL's loop."""
+    from primitives import parallel
+    monkeypatch.setattr(coefficients, "ROUTE", route)
+    x = rng.integers(-4, 5, size=(3, 12))
+    w = rng.integers(-6, 7, size=(12, 5))
+    enc = P.encrypt(bfv_context, x, bound=4)
+    monkeypatch.setattr(linear, "KERNEL", "coefficients")
+    fast = parallel.map_parts(lambda t: P.matmul(t, w), enc, workers=2)
+    monkeypatch.setattr(linear, "KERNEL", "seal")
+    reference = P.matmul(enc, w)
+    assert_same_ciphertexts(fast, reference)
+    np.testing.assert_array_equal(P.decrypt(bfv_context, fast), x @ w)

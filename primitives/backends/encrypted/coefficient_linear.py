@@ -39,7 +39,8 @@ import numpy as np
 from . import coefficients
 
 MEMORY_BUDGET_BYTES = 512 * 2 ** 20   # float work arrays of one block and column chunk
-CHUNK_COLUMNS = 4096                   # columns per chunk: keeps the per-output work arrays in cache
+CHUNK_COLUMNS = 4096                   # columns per chunk at least (if n allows) ...
+CHUNK_BYTES = 2 ** 21                  # ... or more while a block's output chunk stays within 2 MiB
 EXACT_BITS = 53                        # float64 integers are exact below 2^53
 MAX_WEIGHT_BITS = 62
 BLAS_THREADS = None  # None: $SEALION_BLAS_THREADS, default 1; 0 leaves numpy's BLAS as configured
@@ -391,7 +392,7 @@ def _run_block(io, source, rows, indptr, indices, weights, sizes, moduli, meta, 
                 if p == 0:
                     target[...] = residues[r, :stop - c0]
                 else:  # a later part of the inputs: add mod q
-                    target += residues[r, :stop - c0]
+                    target += residues[r, :stop - c0].astype(np.uint64)
                     np.subtract(target, np.uint64(q), out=target, where=target >= np.uint64(q))
     for ct, buffer, _ in buffers:
         io.commit(ct, buffer)
@@ -408,11 +409,14 @@ def _input_parts(io, union, sizes, L, n, budget):
 
 
 def _chunk_columns(taps, rows, plan, columns, n, budget):
-    """Columns per chunk: the largest power of two up to :data:`CHUNK_COLUMNS` whose work arrays
-    fit the budget (at least 256, at most n: it divides every polynomial's n x L columns)."""
+    """Columns per chunk: a power of two (at least 256, at most n: it divides every polynomial's
+    n x L columns) whose work arrays fit the budget, wide enough to amortise Python overhead
+    and narrow enough to keep a block's outputs in cache."""
     per_column = 8 * (taps * plan.limbs + rows * len(plan.matrices) * (plan.limbs + 2) + 2 * rows)
+    # keep one output block's chunk near CHUNK_BYTES (cache), at least CHUNK_COLUMNS wide
+    wanted = max(CHUNK_COLUMNS, CHUNK_BYTES // (8 * rows))
     chunk = 256
-    while chunk * 2 <= min(n, CHUNK_COLUMNS) and chunk * 2 * per_column <= budget:
+    while chunk * 2 <= min(n, wanted) and chunk * 2 * per_column <= budget:
         chunk *= 2
     return min(chunk, columns)
 
@@ -427,7 +431,6 @@ class _Workspace:
         self.stacked = (np.vstack([m for _, m in plan.matrices]) if len(plan.matrices) > 1
                         else plan.matrices[0][1])
         self.product = np.empty((rows * len(plan.matrices), width), dtype=np.float64)
-        self.result = np.empty((rows, width), dtype=np.uint64)
         self.rows = rows
 
 
@@ -456,9 +459,9 @@ def _residues(plan, work, arrays, c0, c1, q):
                 np.right_shift(segment, np.uint64(l * plan.limb_bits), out=part)
                 np.bitwise_and(part, mask, out=row, casting="unsafe")
     rows = work.rows
-    if plan.mode == "float":
+    if plan.mode == "float":  # float64 residues: the caller's store converts them
         np.matmul(work.stacked, work.limbs[0], out=work.product)
-        return _float_remainder(work.product, q, work.result)
+        return _float_remainder(work.product, q)
     terms = {}  # shift -> int64 sum of the partial products with that shift
     for l in range(plan.limbs):
         np.matmul(work.stacked, work.limbs[l], out=work.product)
@@ -498,8 +501,8 @@ def _residues(plan, work, arrays, c0, c1, q):
     return acc
 
 
-def _float_remainder(values, q, out):
-    """values mod q into the uint64 array ``out``, for exact integers |values| + q <= 2^53."""
+def _float_remainder(values, q):
+    """values mod q in place, for exact integers with |values| + q <= 2^53."""
     q = float(q)
     quotient = np.multiply(values, 1.0 / q)
     np.floor(quotient, out=quotient)
@@ -507,8 +510,7 @@ def _float_remainder(values, q, out):
     values += quotient  # exact: both are integers below 2^53; the result lies in (-q, 2q)
     np.add(values, q, out=values, where=values < 0)
     np.subtract(values, q, out=values, where=values >= q)
-    np.copyto(out, values, casting="unsafe")
-    return out
+    return values
 
 
 def _shift_mod(acc, bits, step, q):

@@ -207,17 +207,39 @@ def direct_allocate(seal_context, parms_id, size, ntt, scale):
 
 # ----------------------------------------------------------------- serialised route
 class _Scratch:
-    """One reusable scratch file (in /dev/shm when present)."""
+    """A reusable scratch file (in /dev/shm when present), one per process: a forked worker
+    (:mod:`primitives.parallel`) gets its own instead of racing its parent for the file.
+
+    On Linux the file is unlinked at once and reached through /proc/self/fd, so it vanishes
+    with the process even when a worker leaves through ``os._exit``.
+    """
 
     def __init__(self):
-        folder = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
-        handle, self.path = tempfile.mkstemp(dir=folder, prefix="sealion-coefficients-")
-        os.close(handle)
+        self._pid, self._path, self._fd = None, None, None
+
+    @property
+    def path(self):
+        if self._pid != os.getpid():
+            folder = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
+            fd, name = tempfile.mkstemp(dir=folder, prefix="sealion-coefficients-")
+            if os.path.isdir("/proc/self/fd"):
+                os.unlink(name)
+                self._fd, self._path = fd, f"/proc/self/fd/{fd}"
+            else:
+                os.close(fd)
+                self._fd, self._path = None, name
+            self._pid = os.getpid()
+        return self._path
 
     def __del__(self):
+        if getattr(self, "_pid", None) != os.getpid():
+            return
         try:
-            os.unlink(self.path)
-        except (OSError, AttributeError):
+            if self._fd is not None:
+                os.close(self._fd)
+            else:
+                os.unlink(self._path)
+        except OSError:
             pass
 
 

@@ -17,12 +17,14 @@ The product runs as float64 matrix products, kept exact below 2^53:
   (one reduction mod q_i at the end), else by Horner's rule over the shifts, reducing mod q_i
   after every shift of at most 62 - log2(q) bits.
 
-Outputs are processed in blocks of rows that share (nearly) the same inputs: a dense layer is
-one block, a convolution one block per window position (its filters), a pooling one block per
-output. Each block gathers only its inputs, and columns are processed in chunks so that the
-extra memory stays below :data:`MEMORY_BUDGET_BYTES` (plus, on the serialised route, an equal
-budget of input copies: inputs that do not fit are processed in parts whose residues are
-accumulated mod q_i).
+Outputs are processed in blocks of consecutive rows, merged while converting their inputs
+once pays for the zero-padded products (:func:`blocks_of`): a dense layer is one block, a
+convolution one block per few neighbouring windows (all filters). Each block converts only its
+inputs, and columns are processed in chunks so that the work arrays stay below
+:data:`MEMORY_BUDGET_BYTES`. The direct route reads inputs in place and writes outputs in
+place; the serialised route also holds input copies (up to half the budget: larger input
+sets are processed in parts whose residues are accumulated mod q_i) and pending outputs (up to
+half the budget per batch of rows).
 
 The caller (:mod:`.linear`) keeps everything else in SEAL: bias (``add_plain``), zero rows
 (fresh encryptions of zero), CKKS rescaling, noise and bound accounting.

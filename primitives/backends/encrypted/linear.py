@@ -170,14 +170,14 @@ def _coefficient_rows(component, cts, linear_map, integers, bias, rescale, bfv):
                                           integers, scale=scale)
     except coefficient_linear.Unsupported:
         return None
-    outputs = []
-    for k, out in enumerate(sums):
+    for k, out in enumerate(sums):  # every ciphertext here is ours: bias and rescale in place
         if out is None:  # no non-zero weight: a fresh encryption of zero, as SEAL's loop makes
             out = seal_ops.zero(component, like)
             out.scale = scale
         b = 0 if bias is None else bias[k]
-        outputs.append(_bfv_finish(component, out, b) if bfv else _ckks_finish(component, out, b, rescale))
-    return outputs
+        sums[k] = (_bfv_finish(component, out, b, owned=True) if bfv
+                   else _ckks_finish(component, out, b, rescale, owned=True))
+    return sums
 
 
 def _ckks_integers(weights, prime):
@@ -192,16 +192,26 @@ def _ckks_integers(weights, prime):
     return np.copysign(rounded, scaled).astype(np.int64)
 
 
-def _bfv_finish(component, out, bias):
+def _bfv_finish(component, out, bias, owned=False):
+    """Add the bias (in place when ``out`` is ours, else into a new ciphertext)."""
     residue = int(bias) % component.plain_modulus
     if residue:
-        out = seal_ops.add_plain(component, out, seal_ops.bfv_constant(component, residue))
+        plain = seal_ops.bfv_constant(component, residue)
+        if owned:
+            component.evaluator.add_plain_inplace(out, plain)
+        else:
+            out = seal_ops.add_plain(component, out, plain)
     return out
 
 
-def _ckks_finish(component, out, bias, rescale):
+def _ckks_finish(component, out, bias, rescale, owned=False):
+    """Add the bias (in place when ``out`` is ours) and rescale (``out`` is then always ours)."""
     if bias:
-        out = seal_ops.add_plain(component, out, seal_ops.ckks_plain(component, float(bias), out, out.scale))
+        plain = seal_ops.ckks_plain(component, float(bias), out, out.scale)
+        if owned:
+            component.evaluator.add_plain_inplace(out, plain)
+        else:
+            out = seal_ops.add_plain(component, out, plain)
     return seal_ops.rescale(component, out) if rescale else out
 
 

@@ -11,20 +11,27 @@ two CKKS groups), parameters from ``select_parameters`` for the network each lay
   weights in [-3, 3].
 * CKKS Dense 784 -> 100 (depth 1, Gaussian weights): weights round(w * p) with p ~ 2^36 take
   the kernel's digit split and Horner reduction.
+* crossover: small dense layers, a sum pool, a sum and a small convolution (one CRT prime),
+  to check where the ``auto`` rule (:data:`primitives.backends.encrypted.linear.CROSSOVER`)
+  switches kernels.
 
 Each layer runs ``apply_linear_map`` (through the public ops) with ``SEALION_LINEAR_KERNEL``
 = seal and = coefficients on the same input tensor: medians of ``--repeats`` runs, plus the
 coefficient kernel once with two BLAS threads and once through the serialised route. The
 outputs of both kernels are compared ciphertext by ciphertext (coefficients, level, scale),
 and BFV decryptions against numpy's integers. "extra MiB" is the peak resident memory during
-the call above the resident memory before it (sampled every 2 ms; includes the outputs).
+the first call above the resident memory before it (sampled every 2 ms; includes the outputs;
+later calls reuse SEAL's memory pool). Each kernel runs in a child process forked from the
+same state (inputs encrypted, coefficient routes validated), so neither inherits the other's
+freed buffers.
 
 Usage:
-    python benchmarks/linear_kernel.py [--cases dense30 dense100 conv dense3136 ckks100]
+    python benchmarks/linear_kernel.py [--cases dense30 dense100 conv dense3136 ckks100 crossover]
                                        [--repeats 3] [--output DIR] [--quick]
 """
 
 import argparse
+import contextlib
 import hashlib
 import math
 import os
@@ -46,7 +53,20 @@ from primitives.backends.encrypted import (coefficient_linear, coefficients, lin
                                            seal_ops)
 
 BATCH = 8192
-CASES = ("dense30", "dense100", "conv", "dense3136", "ckks100")
+CASES = ("dense30", "dense100", "conv", "dense3136", "ckks100", "crossover")
+# small layers around the auto kernel's crossover: (name, feature shape, layer)
+CROSSOVER_LAYERS = [
+    ("Dense 3->1, w in [-7, 7]", (3,), ("dense", 3, 1, 7)),
+    ("Dense 4->4, w in [-7, 7]", (4,), ("dense", 4, 4, 7)),
+    ("Dense 6->4, w in [-7, 7]", (6,), ("dense", 6, 4, 7)),
+    ("Dense 10->10, w in [-7, 7]", (10,), ("dense", 10, 10, 7)),
+    ("Dense 10->10, w in {0, 1}", (10,), ("dense01", 10, 10, 1)),
+    ("Dense 20->10, w in {0, 1}", (20,), ("dense01", 20, 10, 1)),
+    ("Dense 64->8, w in {0, 1}", (64,), ("dense01", 64, 8, 1)),
+    ("Sum pool 2x2 on 8x8x4", (8, 8, 4), ("pool",)),
+    ("Sum over 16 of (16, 16)", (16, 16), ("sum",)),
+    ("Conv 3x3 1->4 on 8x8, same", (8, 8, 1), ("conv", 1, 4)),
+]
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
@@ -88,6 +108,9 @@ def run_kernel(kernel, function, x, repeats, route=None, blas=None, check=None):
     median wall time, extra resident memory of the first run, a SHA-256 digest of the outputs
     (level, size, scale, NTT form and coefficients of every ciphertext) and ``check(result)``.
     """
+    for component in x.context.components:  # validate the routes once, as a long-lived server does
+        coefficients.io_for(component, route)
+    coefficient_linear._openblas()  # noqa: SLF001 - find the BLAS library once, before forking
     read_fd, write_fd = os.pipe()
     pid = os.fork()
     if pid == 0:
@@ -96,18 +119,20 @@ def run_kernel(kernel, function, x, repeats, route=None, blas=None, check=None):
             linear.KERNEL, coefficients.ROUTE, coefficient_linear.BLAS_THREADS = kernel, route, blas
             times, extra = [], []
             result = None
-            for _ in range(repeats):
+            for run in range(repeats):
                 result = None  # free the previous run's outputs (SEAL's pool reuses them)
-                with PeakMemory() as memory:
+                memory = PeakMemory() if run == 0 else contextlib.nullcontext()
+                with memory:  # sampled in the first run only (the sampler thread costs time)
                     start = time.perf_counter()
                     result = function(x)
                     times.append(time.perf_counter() - start)
-                extra.append(memory.extra_mb)
+                if run == 0:
+                    extra.append(memory.extra_mb)
                 used = set(linear.last_kernels)
                 if used != {kernel}:
                     raise RuntimeError(f"expected the {kernel} kernel, ran {used}")
             facts = {"median_s": statistics.median(times), "min_s": min(times), "max_s": max(times),
-                     "runs_s": times, "extra_mb": extra[0], "extra_mb_per_run": extra,
+                     "runs_s": times, "extra_mb": extra[0],
                      "digest": digest(result), "check": check(result) if check else None}
             payload = pickle.dumps(("ok", facts))
         except BaseException as error:  # noqa: BLE001 - report to the parent
@@ -305,6 +330,44 @@ def run_cases(cases, repeats, quick, rng):
     return rows, transfers
 
 
+def crossover_rows(repeats, rng, quick):
+    """Both kernels on small layers (one CRT prime, n=8192): where does the kernel start to pay?"""
+    from primitives import linear_maps
+    context = P.Context(dnn_parameters(30, quick))
+    rows = []
+    for name, shape, layer in CROSSOVER_LAYERS:
+        kind = layer[0]
+        if kind in ("dense", "dense01"):
+            _, m, p, top = layer
+            w = rng.integers(0, 2, size=(m, p)) if kind == "dense01" else rng.integers(-top, top + 1, size=(m, p))
+            function, linear_map = (lambda t, w=w: P.matmul(t, w)), linear_maps.matmul_map(shape, w)
+        elif kind == "pool":
+            function = lambda t: P.sum_pool2d(t, 2)  # noqa: E731
+            linear_map = linear_maps.pool2d_map(shape, (2, 2), (2, 2), "valid", average=False)
+        elif kind == "sum":
+            function, linear_map = (lambda t: P.sum(t, axis=-1)), linear_maps.sum_map(shape, (1,))
+        else:
+            k = rng.integers(-3, 4, size=(3, 3, layer[1], layer[2]))
+            function = lambda t, k=k: P.conv2d(t, k, padding="same")  # noqa: E731
+            linear_map = linear_maps.conv2d_map(shape, k, None, (1, 1), "same")
+        x = P.encrypt(context, rng.integers(0, 4, size=(64 if quick else BATCH,) + shape), bound=3)
+        fast = run_kernel("coefficients", function, x, repeats)
+        seal = run_kernel("seal", function, x, repeats)
+        inputs = int(np.prod(shape))
+        weights = linear_map.weights
+        unit = int(np.count_nonzero((weights == 1) | (weights == -1)))
+        weighted = linear_map.indices.size - unit + linear.UNIT_TAP_COST * unit
+        rows.append({"layer": name, "inputs": inputs, "outputs": linear_map.out_size,
+                     "taps": int(linear_map.indices.size), "unit_taps": unit,
+                     "ratio": weighted / (inputs + linear_map.out_size),
+                     "auto": "coefficients" if linear.use_coefficients(linear_map, "auto") else "seal",
+                     "seal_ms": 1000 * seal["median_s"], "coefficients_ms": 1000 * fast["median_s"],
+                     "speed_up": seal["median_s"] / fast["median_s"],
+                     "identical_ciphertexts": seal["digest"] == fast["digest"]})
+        print(f"{name}: {rows[-1]['speed_up']:.2f}x", flush=True)
+    return rows
+
+
 def _matmul_map(w, b, inputs=784):
     from primitives import linear_maps
     return linear_maps.matmul_map((inputs,), w, b)
@@ -316,7 +379,19 @@ def _conv_map(k, kb):
 
 
 # ----------------------------------------------------------------- output
-def to_markdown(rows, transfers, facts, repeats):
+def crossover_markdown(rows):
+    if not rows:
+        return []
+    columns = [("layer", "layer"), ("inputs", "inputs"), ("outputs", "outputs"), ("taps", "taps"),
+               ("unit_taps", "taps of weight +-1"), ("ratio", "weighted taps / (inputs + outputs)"),
+               ("auto", "auto picks"), ("seal_ms", "SEAL loop (ms)"), ("coefficients_ms", "coefficient kernel (ms)"),
+               ("speed_up", "speed-up"), ("identical_ciphertexts", "identical ciphertexts")]
+    return [f"Crossover: small layers, one CRT prime, n=8192, full batch; auto uses the coefficient kernel "
+            f"when (taps - taps of weight +-1 + {linear.UNIT_TAP_COST} x taps of weight +-1) >= "
+            f"{linear.CROSSOVER} x (inputs + outputs).", "", markdown_table(rows, columns), ""]
+
+
+def to_markdown(rows, transfers, facts, repeats, crossover=()):
     columns = [("layer", "layer"), ("scheme", "scheme"), ("components", "CRT primes"),
                ("groups", "groups"), ("input_polynomials", "input polys"), ("taps", "taps"),
                ("seal_s", "SEAL loop (s)"), ("coefficients_s", "coefficient kernel (s)"),
@@ -339,6 +414,7 @@ def to_markdown(rows, transfers, facts, repeats):
         "call above the level before it (outputs included). \"decryption check\": BFV exact equality "
         "with numpy (True/False), CKKS max abs error.", "",
         markdown_table(rows, columns), "", *notes, "",
+        *crossover_markdown(list(crossover)),
         "Coefficient transfer, ms per ciphertext (50 ciphertexts; read = to a numpy array, write = "
         "allocate + fill + hand to SEAL):", "", markdown_table(transfer_rows, transfer_columns), "",
         machine_line(facts) + f" Peak memory {peak_memory_mb():.0f} MiB (process)."])
@@ -354,7 +430,7 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if args.quick:
         args.repeats = 1
-        args.cases = [c for c in args.cases if c in ("dense30", "conv")]
+        args.cases = [c for c in args.cases if c in ("dense30", "conv", "crossover")]
     if args.repeats < 1:
         parser.error("--repeats must be positive")
     return args
@@ -363,18 +439,20 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     rng = np.random.default_rng(args.seed)
+    crossover = crossover_rows(args.repeats, rng, args.quick) if "crossover" in args.cases else []
     rows, transfers = run_cases(args.cases, args.repeats, args.quick, rng)
     facts = machine()
     facts["blas_threads_kernel"] = coefficient_linear.blas_threads_setting()
-    markdown = to_markdown(rows, transfers, facts, args.repeats)
+    markdown = to_markdown(rows, transfers, facts, args.repeats, crossover)
     data = {"machine": facts, "batch": 64 if args.quick else BATCH, "repeats": args.repeats,
-            "crossover": {"CROSSOVER": linear.CROSSOVER, "UNIT_TAP_COST": linear.UNIT_TAP_COST},
-            "results": rows, "transfers": transfers, "peak_memory_mb": peak_memory_mb()}
+            "crossover_setting": {"CROSSOVER": linear.CROSSOVER, "UNIT_TAP_COST": linear.UNIT_TAP_COST},
+            "crossover": crossover, "results": rows, "transfers": transfers, "peak_memory_mb": peak_memory_mb()}
     paths = write_results(args.output, "linear_kernel", data, markdown)
     print(markdown)
     print("wrote", *paths)
     bad = [r["layer"] for r in rows if not r["identical_ciphertexts"]
            or (r["scheme"] == "bfv" and r["decryption_check"] is False)]
+    bad += [r["layer"] for r in crossover if not r["identical_ciphertexts"]]
     if bad:
         sys.exit(f"FAILED: the kernels disagree on {bad}")
 

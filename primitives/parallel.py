@@ -9,12 +9,15 @@ copying or serialising them; only the (small) results travel back, in the checke
 serialisation format.
 
 The function must only compute on the encrypted tensor (SEAL and numpy): a forked child must
-not use TensorFlow, whose thread pools do not survive a fork. heras runs prepared models,
+not use TensorFlow, whose thread pools do not survive a fork. The child freezes the objects it
+inherits (``gc.freeze``) so that the garbage collector never finalises the parent's
+TensorFlow objects there. heras runs prepared models,
 whose weights are numpy arrays, so its encrypted forward pass qualifies.
 
 ``SEALION_WORKERS`` (environment) caps the processes; 1 turns this off.
 """
 
+import gc
 import os
 import pickle
 import traceback
@@ -106,6 +109,10 @@ def _fork(function, piece):
     read_fd, write_fd = os.pipe()
     pid = os.fork()
     if pid == 0:  # child: compute, send the result (or the error) back, exit without cleanup
+        # Never finalise the parent's objects here: a collected TensorFlow function calls into
+        # an eager context that does not survive a fork and segfaults. Frozen objects are
+        # left alone by the collector; the child's own garbage is still collected.
+        gc.freeze()
         os.close(read_fd)
         status = 0
         try:
@@ -124,9 +131,9 @@ def _fork(function, piece):
 
 
 def _collect(pid, reader, context):
-    data = _reap(pid, reader)
+    data, status = _reap(pid, reader)
     if not data:
-        raise RuntimeError("A worker process died without a result (out of memory?). Set "
+        raise RuntimeError(f"A worker process died without a result ({_describe(status)}). Set "
                            "SEALION_WORKERS=1 to compute in one process.")
     message = pickle.loads(data)
     if message[0] == "error":
@@ -138,8 +145,17 @@ def _collect(pid, reader, context):
 def _reap(pid, reader):
     with reader:
         data = reader.read()
-    os.waitpid(pid, 0)
-    return data
+    _, status = os.waitpid(pid, 0)
+    return data, status
+
+
+def _describe(status):
+    """How a worker ended, from its wait status (a signal points at memory or a crash)."""
+    if os.WIFSIGNALED(status):
+        signal_number = os.WTERMSIG(status)
+        hint = " (killed: out of memory?)" if signal_number == 9 else ""
+        return f"ended by signal {signal_number}{hint}"
+    return f"exit code {os.WEXITSTATUS(status)}"
 
 
 def _stitch(results, axis, x):

@@ -67,3 +67,34 @@ def test_worker_setting(monkeypatch):
         monkeypatch.setenv("SEALION_WORKERS", bad)
         with pytest.raises(ValueError, match="SEALION_WORKERS must be a positive integer"):
             parallel.worker_count()
+
+
+def test_parent_garbage_is_not_collected_in_a_worker(bfv_big_context, rng):
+    """A worker must never finalise the parent's objects: TensorFlow's function objects call
+    into an eager context that does not survive a fork (a collected one segfaulted a worker
+    in the full suite). The parent leaves trained Keras models in unreachable cycles; the
+    worker forces a full collection while it computes."""
+    import gc
+
+    import keras
+
+    gc.disable()  # keep the cycles alive until the fork
+    try:
+        for _ in range(3):
+            model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+            model.compile(loss="mse")
+            model.fit(np.ones((8, 4)), np.ones((8, 3)), epochs=1, verbose=0)  # traced functions
+            cycle = [model]
+            cycle.append(cycle)
+        del model, cycle
+        x = rng.integers(0, 10, size=(4, 2))
+        enc = P.encrypt(bfv_big_context.public(), x, bound=10)
+
+        def collects(t):
+            gc.collect()
+            return P.add(t, 1)
+
+        out = parallel.map_parts(collects, enc, workers=2)
+    finally:
+        gc.enable()
+    np.testing.assert_array_equal(P.decrypt(bfv_big_context, out), x + 1)

@@ -164,14 +164,17 @@ def digest(tensor):
 
 
 def transfer_costs(tensor, count=50):
-    """ms per ciphertext: read and write through the direct and the serialised routes."""
+    """ms per ciphertext: read (direct: a validated view, no copy; serialised: save + decode)
+    and write (allocate, fill, hand to SEAL) through both routes."""
     component = tensor.context.components[0]
     cts = list(tensor.data[0, 0, :count])
+    arrays = [coefficients.io_for(component, "serialized").read(ct) for ct in cts]
     facts = {}
     for route in ("direct", "serialized"):
         io = coefficients.io_for(component, route)
         start = time.perf_counter()
-        arrays = [io.read(ct).copy() for ct in cts]
+        for ct in cts:
+            io.read(ct)
         facts[f"read {route} (ms/ct)"] = 1000 * (time.perf_counter() - start) / len(cts)
         like = cts[0]
         start = time.perf_counter()
@@ -409,14 +412,17 @@ def to_markdown(rows, transfers, facts, repeats, crossover=()):
              for r in rows]
     return "\n".join([
         f"Encrypted linear layers at n=8192, full batch ({BATCH} samples); wall seconds, medians of "
-        f"{repeats} runs (one run for the 2-thread and serialised-route columns). The coefficient "
-        "kernel uses one BLAS thread unless stated. \"extra MiB\": peak resident memory during the "
-        "call above the level before it (outputs included). \"decryption check\": BFV exact equality "
-        "with numpy (True/False), CKKS max abs error.", "",
+        f"{repeats} runs (one run for the 2-thread and serialised-route columns), each kernel in a "
+        "child process forked from the same state. The coefficient kernel uses one BLAS thread "
+        "unless stated. \"extra MiB\": peak resident memory during the first call above the level "
+        "before it (outputs included). \"identical ciphertexts\": SHA-256 of every output "
+        "ciphertext equal across all runs of both kernels. \"decryption check\": BFV exact "
+        "equality with numpy (True/False), CKKS max abs error.", "",
         markdown_table(rows, columns), "", *notes, "",
         *crossover_markdown(list(crossover)),
-        "Coefficient transfer, ms per ciphertext (50 ciphertexts; read = to a numpy array, write = "
-        "allocate + fill + hand to SEAL):", "", markdown_table(transfer_rows, transfer_columns), "",
+        "Coefficient transfer, ms per ciphertext (50 ciphertexts; read: direct = a checked view "
+        "of SEAL's buffer, serialised = save + decompress; write = allocate + fill + hand to SEAL):",
+        "", markdown_table(transfer_rows, transfer_columns), "",
         machine_line(facts) + f" Peak memory {peak_memory_mb():.0f} MiB (process)."])
 
 

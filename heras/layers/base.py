@@ -34,6 +34,10 @@ class EncryptableLayer:
     bfv_depth = 0
     #: Rescaling multiplications the layer adds to a path (CKKS depth).
     ckks_depth = 0
+    #: On ciphertexts the layer acts feature by feature, the same function on every feature
+    #: (squares, polynomials, the identity): it commutes with taking any subset of features,
+    #: which lets a model stream a layer's outputs block by block (heras.models.streaming).
+    elementwise = False
 
     def activations(self, input_shape):
         """Ciphertext-ciphertext multiplications per sample (SEALion's cost measure)."""
@@ -68,7 +72,22 @@ class EncryptableLayer:
 
 class LinearWithActivation(EncryptableLayer):
     """Mixin for Dense and Conv2D: a plaintext-weight product followed by an optional activation
-    (``self.heras_activation``); one CKKS level for the product plus the activation's cost."""
+    (``self.heras_activation``); one CKKS level for the product plus the activation's cost.
+
+    Subclasses define ``linear(inputs, kernel, bias)``, the product alone; the kernel's last
+    axis indexes output channels (Dense units, Conv2D filters)."""
+
+    def call(self, inputs):
+        return self.call_channels(inputs, 0, None)
+
+    def call_channels(self, inputs, start, stop):
+        """``call`` restricted to output channels [start, stop): the same values as
+        ``call(inputs)[..., start:stop]``, computed without the other channels."""
+        kernel, bias = self.weight_for("kernel", inputs), self.weight_for("bias", inputs)
+        if start != 0 or stop is not None:
+            kernel = kernel[..., start:stop]
+            bias = None if bias is None else bias[start:stop]
+        return self.heras_activation(self.linear(inputs, kernel, bias))
 
     @property
     def bfv_depth(self):

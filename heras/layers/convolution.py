@@ -27,10 +27,8 @@ class Conv2D(LinearWithActivation, keras.layers.Conv2D):
         super().__init__(filters, kernel_size, strides=strides, padding=padding, activation=None, **kwargs)
         self.heras_activation = activation_lookup.get(activation)
 
-    def call(self, inputs):
-        out = P.conv2d(inputs, self.weight_for("kernel", inputs), self.weight_for("bias", inputs),
-                       strides=self.strides, padding=self.padding)
-        return self.heras_activation(out)
+    def linear(self, inputs, kernel, bias):
+        return P.conv2d(inputs, kernel, bias, strides=self.strides, padding=self.padding)
 
     def activations(self, input_shape):
         out = self.compute_output_shape(input_shape)

@@ -24,9 +24,8 @@ class Dense(LinearWithActivation, keras.layers.Dense):
         super().__init__(units, activation=None, **kwargs)
         self.heras_activation = activation_lookup.get(activation)
 
-    def call(self, inputs):
-        out = P.matmul(inputs, self.weight_for("kernel", inputs), self.weight_for("bias", inputs))
-        return self.heras_activation(out)
+    def linear(self, inputs, kernel, bias):
+        return P.matmul(inputs, kernel, bias)
 
     def activations(self, input_shape):
         return self.output_activations(math.prod(input_shape[1:-1]) * self.units)
@@ -55,6 +54,8 @@ class Reshape(EncryptableLayer, keras.layers.Reshape):
 class Dropout(EncryptableLayer, keras.layers.Dropout):
     """Dropout in training; the identity at inference, plain or encrypted."""
 
+    elementwise = True
+
     def call(self, inputs, training=False):
         if P.is_encrypted(inputs) or not training:
             return inputs
@@ -64,6 +65,8 @@ class Dropout(EncryptableLayer, keras.layers.Dropout):
 @keras.saving.register_keras_serializable(package="heras")
 class Activation(EncryptableLayer, keras.layers.Layer):
     """An activation as a layer: "square", "poly" or "linear" (others train but cannot encrypt)."""
+
+    elementwise = True
 
     def __init__(self, activation, **kwargs):
         super().__init__(**kwargs)

@@ -20,6 +20,12 @@ class BatchNormalization(EncryptableLayer, keras.layers.BatchNormalization):
     #: training path.
     folded = False
 
+    @property
+    def elementwise(self):
+        """Folded, the layer is the identity on ciphertexts; unfolded, its affine map differs
+        from channel to channel."""
+        return self.folded
+
     def call(self, inputs, training=False):
         if is_framework(inputs):
             return super().call(inputs, training=training)

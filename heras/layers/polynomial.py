@@ -14,6 +14,7 @@ class Square(EncryptableLayer, keras.layers.Layer):
 
     bfv_depth = 1
     ckks_depth = 1
+    elementwise = True
 
     def call(self, inputs):
         return P.square(inputs)
@@ -40,6 +41,8 @@ class Poly(EncryptableLayer, keras.layers.Layer):
         coefficients: c_0, c_1, ..., c_d (default 0.25 + 0.5 x + 0.125 x^2).
         trainable_coefficients: learn the coefficients with the rest of the model.
     """
+
+    elementwise = True
 
     def __init__(self, coefficients=DEFAULT_POLY, trainable_coefficients=False, **kwargs):
         super().__init__(**kwargs)

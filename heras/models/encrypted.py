@@ -15,6 +15,7 @@ import numpy as np
 import primitives as P
 from primitives import crt
 from .costs import check_encryptable, encryption_costs, format_costs
+from . import streaming
 from .preparation import prepare, walk
 
 
@@ -174,11 +175,16 @@ class EncryptedModel:
     def _run_layers(self, x, progress=None):
         indices = {id(layer): index for index, layer in enumerate(self.layers)}
 
-        def step(layer, *args, **kwargs):
-            out = layer.call(*args, **kwargs)
+        def report(layer):
             if progress is not None:
                 progress(indices[id(layer)], layer)
+
+        def step(layer, *args, **kwargs):
+            out = layer.call(*args, **kwargs)
+            report(layer)
             return out
+        if isinstance(self, keras.Sequential):  # wide hidden layers stream block by block
+            return streaming.run_sequential(self.layers, x, step, report)
         return walk(self, x, step)
 
     def encryption_costs(self):

@@ -38,6 +38,19 @@ from .costs import check_encryptable
 SCHEMES = ("bfv", "ckks")
 
 
+def quantize_inputs(x, scheme, input_scale, input_bound):
+    """Inputs as the encrypted model reads them, clipped to the range its bounds were proven for.
+
+    BFV: the integers round(x * input_scale), saturated at +-input_bound. CKKS: the reals
+    themselves, clipped at +-input_bound. Shared by the plan and the client
+    (:class:`heras.deployment.ClientSpec`), which quantise identically.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    if scheme == "ckks":
+        return np.clip(x, -input_bound, input_bound)
+    return np.clip(np.rint(x * input_scale), -input_bound, input_bound).astype(np.int64)
+
+
 @dataclass
 class EncryptionPlan:
     """What a prepared model needs to run encrypted, and the parameters chosen for it."""
@@ -57,10 +70,7 @@ class EncryptionPlan:
 
     def quantize(self, x):
         """BFV: inputs as the integers the encrypted model expects; CKKS: inputs unchanged."""
-        x = np.asarray(x, dtype=np.float64)
-        if self.scheme == "ckks":
-            return np.clip(x, -self.input_bound, self.input_bound)
-        return np.clip(np.rint(x * self.input_scale), -self.input_bound, self.input_bound).astype(np.int64)
+        return quantize_inputs(x, self.scheme, self.input_scale, self.input_bound)
 
     def __str__(self):
         head = (f"{self.scheme.upper()} plan: depth {self.depth}, proven max |value| "

@@ -1,14 +1,14 @@
 """Hand a prepared model from the developer to the server: save it with its encryption plan.
 
-A prepared folder holds ``model.keras`` (architecture and trained weights, Keras format) and
+A prepared folder holds ``model.keras`` (architecture and trained weights, Keras format),
 ``plan.json`` (scheme, parameters, scales, the integer weights and polynomial coefficients BFV
 runs on, the proven CKKS error bound, the library versions that wrote it and the SHA-256 of
-``model.keras``). Nothing in it is secret: keys belong to the client, who generates them from
-``plan.parameters``.
+``model.keras``) and ``client.json`` (:class:`ClientSpec`: what a client needs, no weights).
+Nothing in it is secret: keys belong to the client, who generates them from the parameters.
 
 Example:
     >>> save_prepared(model, "deploy/")          # developer, after prepare_encryption
-    >>> server_model = load_prepared("deploy/")   # server (and client, for quantisation)
+    >>> server_model = load_prepared("deploy/")   # server (heras.deployment.Server wraps it)
 """
 
 import hashlib
@@ -20,8 +20,12 @@ import numpy as np
 import primitives as P
 from primitives.serialization import library_versions, write_file
 
+from .spec import CLIENT_FILE, ClientSpec
+
 FORMAT_VERSION = 1
 MODEL_FILE, PLAN_FILE = "model.keras", "plan.json"
+# libraries whose formats the artifact depends on: SEAL's (through TenSEAL) and ours
+_FORMAT_LIBRARIES = ("sealion", "tenseal")
 
 
 def save_prepared(model, folder, overwrite=False):
@@ -51,12 +55,18 @@ def save_prepared(model, folder, overwrite=False):
                   if getattr(getattr(layer, "heras_activation", None), "integer_coefficients", None) is not None},
               "encryption_weights": weights}
     write_file(folder / PLAN_FILE, json.dumps(record).encode("utf-8"))
+    ClientSpec.from_model(model, record["model_sha256"]).save(folder / CLIENT_FILE)
 
 
-def load_prepared(folder):
-    """Load a folder written by :func:`save_prepared`; the model comes back prepared."""
-    from .models import load_model
-    from .models.preparation import EncryptionPlan
+def load_prepared(folder, allow_version_mismatch=False):
+    """Load a folder written by :func:`save_prepared`; the model comes back prepared.
+
+    Raises SerializationError for a missing, corrupted or tampered file, and for a folder
+    written by another sealion or TenSEAL version (SEAL's formats and our discretisation may
+    differ between them) unless ``allow_version_mismatch=True``.
+    """
+    from ..models import load_model
+    from ..models.preparation import EncryptionPlan
     folder = Path(folder)
     for name in (MODEL_FILE, PLAN_FILE):
         if not (folder / name).is_file():
@@ -70,6 +80,7 @@ def load_prepared(folder):
         raise P.SerializationError(
             f"{folder / PLAN_FILE} has format {record.get('format_version')!r} (written by "
             f"{record.get('versions')}); this heras reads format {FORMAT_VERSION}.")
+    _check_versions(record.get("versions") or {}, folder / PLAN_FILE, allow_version_mismatch)
     if _sha256(folder / MODEL_FILE) != record["model_sha256"]:
         raise P.SerializationError(f"{folder / MODEL_FILE} does not match its plan (checksum differs): "
                                    "the model was changed or corrupted after preparation.")
@@ -90,6 +101,18 @@ def load_prepared(folder):
         record["layer_scales"], record["linear_l1"], precision_bits=record.get("precision_bits"),
         amplification=record.get("amplification"), error_bound=record.get("error_bound"))
     return model
+
+
+def _check_versions(written, path, allow_mismatch):
+    installed = library_versions()
+    differing = {name: (written.get(name), installed[name]) for name in _FORMAT_LIBRARIES
+                 if written.get(name) != installed[name]}
+    if differing and not allow_mismatch:
+        listed = ", ".join(f"{name} {old} (installed: {new})" for name, (old, new) in differing.items())
+        raise P.SerializationError(
+            f"{path} was written by {listed}. Prepare and save the model again with the installed "
+            "versions, install the versions that wrote it, or pass allow_version_mismatch=True "
+            "to load it anyway.")
 
 
 def _exact(values):

@@ -1,0 +1,103 @@
+"""Streamed segments (heras.models.streaming): block by block equals layer by layer, bit for bit."""
+
+import keras
+import numpy as np
+import pytest
+
+import primitives as P
+from heras.layers import (AveragePooling2D, BatchNormalization, Conv2D, Dense, Dropout, Flatten, Input,
+                          Poly, Square)
+from heras.models import Sequential, streaming
+
+
+def _encrypted_both_ways(model, x, monkeypatch, block_features):
+    """(streamed output, layer-by-layer output, client context, number of streamed blocks)."""
+    client = P.Context(model.encryption_plan.parameters)
+    query = model.encrypt_inputs(client.public(), x)
+    calls = []
+    original = streaming.run_segment
+
+    def counting(layers, tensor, features):
+        out = original(layers, tensor, features)
+        calls.append(out is not None)
+        return out
+    monkeypatch.setattr(streaming, "run_segment", counting)
+    monkeypatch.setenv("SEALION_WORKERS", "1")
+    monkeypatch.setenv(streaming.ENVIRONMENT_VARIABLE, str(block_features))
+    streamed = model.predict(query)
+    monkeypatch.setenv(streaming.ENVIRONMENT_VARIABLE, "0")
+    plain = model.predict(query)
+    return streamed, plain, client, calls
+
+
+def _prepared(layers, x, **kwargs):
+    keras.utils.set_random_seed(0)
+    model = Sequential(layers)
+    model.prepare_encryption("bfv", calibration=x, **kwargs)
+    return model
+
+
+def test_conv_square_flatten_dense_streams_by_channel_blocks(monkeypatch, rng):
+    x = rng.uniform(0, 1, size=(5, 6, 6, 1))
+    model = _prepared([Input((6, 6, 1)), Conv2D(4, 3), Square(), Flatten(), Dense(3)], x,
+                      input_bits=4, weight_bits=4)
+    streamed, plain, client, calls = _encrypted_both_ways(model, x, monkeypatch, block_features=16)
+    assert calls == [True]   # one segment, streamed (4 blocks of one 4x4 channel)
+    expected = model.predict_discretized(x)
+    np.testing.assert_array_equal(P.decrypt(client, streamed), expected)
+    np.testing.assert_array_equal(P.decrypt(client, plain), expected)
+    assert streamed.bound.tolist() == plain.bound.tolist()   # partial bounds add up exactly
+    assert streamed.depth_used == plain.depth_used
+
+
+def test_dense_activation_blocks_of_uneven_size_and_folded_batch_norm(monkeypatch, rng):
+    """12 hidden units in blocks of 5, 5, 2 (an odd tree); BatchNormalization folded into the
+    first Dense; a Poly and a Dropout in the segment; the last Dense squares its output."""
+    x = rng.uniform(0, 1, size=(7, 8))
+    model = Sequential([Input((8,)), Dense(12), BatchNormalization(), Poly([1.0, 0.5, 0.25]), Dropout(0.1),
+                        Dense(3, activation="square")])
+    model.compile(loss="mse")
+    model.fit(x, rng.uniform(0, 1, size=(7, 3)), epochs=2, verbose=0)   # BN statistics move
+    model.prepare_encryption("bfv", calibration=x, input_bits=4, weight_bits=4)
+    assert model.layers[1].folded
+    streamed, plain, client, calls = _encrypted_both_ways(model, x, monkeypatch, block_features=5)
+    assert calls == [True]
+    expected = model.predict_discretized(x)
+    np.testing.assert_array_equal(P.decrypt(client, streamed), expected)
+    np.testing.assert_array_equal(P.decrypt(client, plain), expected)
+    assert streamed.bound.tolist() == plain.bound.tolist()
+
+
+def test_segments_that_do_not_stream(monkeypatch, rng):
+    x = rng.uniform(0, 1, size=(3, 6, 6, 1))
+    pooled = _prepared([Input((6, 6, 1)), Conv2D(2, 3), Square(), AveragePooling2D(2), Flatten(), Dense(2)], x,
+                       input_bits=4, weight_bits=4)
+    assert streaming.find_segment(pooled.layers, 0) is None     # pooling mixes features
+    small = _prepared([Input((4,)), Dense(3), Square(), Dense(2)], x[:, 0, :4, 0], input_bits=4, weight_bits=4)
+    streamed, _, client, calls = _encrypted_both_ways(small, x[:, 0, :4, 0], monkeypatch, block_features=64)
+    assert calls == [False]   # one block holds all 3 hidden units: layer by layer
+    np.testing.assert_array_equal(P.decrypt(client, streamed), small.predict_discretized(x[:, 0, :4, 0]))
+    unfolded = Sequential([Input((4,)), Dense(3), Square(), BatchNormalization(), Dense(2)])
+    assert streaming.find_segment(unfolded.layers, 0) is None   # per-channel affine, not folded
+    assert streaming.find_segment([Dense(3), Dense(2)], 0) is None
+
+
+def test_ckks_runs_layer_by_layer(monkeypatch, rng):
+    x = rng.uniform(0, 1, size=(4, 8))
+    keras.utils.set_random_seed(0)
+    model = Sequential([Input((8,)), Dense(12), Square(), Dense(3)])
+    model.prepare_encryption("ckks", calibration=x, precision_bits=12)
+    streamed, _, client, calls = _encrypted_both_ways(model, x, monkeypatch, block_features=4)
+    assert calls == []    # never asked: CKKS is not streamed
+    np.testing.assert_allclose(P.decrypt(client, streamed), model.predict_discretized(x), atol=2 ** -12)
+
+
+def test_channel_blocks_and_setting(monkeypatch):
+    assert streaming.channel_blocks((14, 14, 16), 392) == [(0, 2), (2, 4), (4, 6), (6, 8), (8, 10), (10, 12),
+                                                           (12, 14), (14, 16)]
+    assert streaming.channel_blocks((30,), 392) == [(0, 30)]
+    assert streaming.channel_blocks((14, 14, 3), 10) == [(0, 1), (1, 2), (2, 3)]   # at least one channel
+    for bad in ("-1", "many"):
+        monkeypatch.setenv(streaming.ENVIRONMENT_VARIABLE, bad)
+        with pytest.raises(ValueError, match="SEALION_STREAM_FEATURES must be a non-negative integer"):
+            streaming.block_features_setting()

@@ -81,6 +81,9 @@ def table(rows, facts):
               "(plain / discretised / encrypted) | Exact | Peak MB | TenSEAL forward s | Ours vs TenSEAL |",
               "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
+        if "failed" in r:
+            lines.append(f"| {r['config']}: FAILED ({r['failed']}) |" + " |" * 12)
+            continue
         moduli = r["plain_moduli"]
         nt = f"{r['poly_modulus_degree']},{len(moduli) if moduli else '-'}"
         acc = " / ".join("-" if r.get(k) is None else f"{100 * r[k]:.2f}"
@@ -119,14 +122,18 @@ def main(argv=None):
             command = [sys.executable, __file__, "--one", str(path), "--json", out.name]
             command += [f"--set={o}" for o in args.overrides] + (["--no-tenseal"] if args.no_tenseal else [])
             print(f"== {path.name}", flush=True)
-            subprocess.run(command, check=True, cwd=ROOT)
+            run = subprocess.run(command, cwd=ROOT)
+            if run.returncode != 0:  # keep the other models' rows; say how this one ended
+                how = f"signal {-run.returncode}" if run.returncode < 0 else f"exit code {run.returncode}"
+                rows.append({"config": path.name, "failed": how})
+                continue
             rows.append(json.loads(Path(out.name).read_text()))
     facts = machine()
     markdown = table(rows, facts)
     write_results(args.output, "sealion_table", {"machine": facts, "paper": PAPER, "runs": rows,
                                                  "overrides": args.overrides}, markdown)
     print(markdown)
-    return 0
+    return 1 if any("failed" in r for r in rows) else 0
 
 
 if __name__ == "__main__":

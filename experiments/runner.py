@@ -18,6 +18,7 @@ from primitives.serialization import library_versions
 from .building import build_model, plaintext_accuracy, train
 from .config import ConfigError
 from .data import load_dataset
+from .memory import MemorySampler
 from .results import claim_output_dir, write_results
 
 
@@ -120,9 +121,12 @@ def measure(config, model, plan, data, log=print, verbose=None):
     else:
         results["discretized_accuracy"] = None
     samples = evaluation_samples(config, data)
-    results.update(encrypted_evaluation(model, plan, x_test[:samples], y_test[:samples],
-                                        config.evaluation.batch_size, log, verbose, config.evaluation.repeats))
-    results["peak_memory_mb"] = peak_memory_mb()
+    with MemorySampler() as memory:  # encryption, server forward passes, decryption
+        results.update(encrypted_evaluation(model, plan, x_test[:samples], y_test[:samples],
+                                            config.evaluation.batch_size, log, verbose, config.evaluation.repeats))
+    upper_bound = peak_memory_mb()
+    results["peak_memory_mb"] = memory.peak_mb if memory.peak_mb is not None else upper_bound
+    results["peak_memory_mb_upper_bound"] = upper_bound
     results["library_versions"] = {**library_versions(), "tensorflow": _tensorflow_version(),
                                    "keras": keras.__version__}
     results["config"] = config.to_dict()
@@ -209,7 +213,9 @@ def _accuracy(outputs, y):
 def peak_memory_mb():
     """Peak resident memory (MiB) of this process plus its largest finished worker process.
 
-    An upper bound: forked workers share the parent's pages, which both figures count.
+    An upper bound: forked workers share the parent's pages, which both figures count
+    (``peak_memory_mb`` in results.json is the sampled PSS of the process tree instead: see
+    :mod:`experiments.memory`).
     """
     peak = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
             + resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)

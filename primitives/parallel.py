@@ -87,9 +87,15 @@ def map_parts(function, x, workers=None):
             independently (element-wise ops, linear layers, polynomials: any network).
         x: the input tensor.
         workers: processes in all (default :func:`worker_count`).
+
+    Each process runs its CRT components one after the other (:func:`one_component_at_a_time`),
+    so only one component's intermediate ciphertexts are alive in it at a time.
     """
     workers = worker_count() if workers is None else workers
-    if not isinstance(x, EncryptedTensor) or workers <= 1 or not hasattr(os, "fork"):
+    if not isinstance(x, EncryptedTensor):
+        return function(x)
+    function = one_component_at_a_time(function)
+    if workers <= 1 or not hasattr(os, "fork"):
         return function(x)
     pieces, axis = split(x, workers)
     if axis is None:
@@ -103,6 +109,24 @@ def map_parts(function, x, workers=None):
         raise
     results = [first] + [_collect(pid, reader, piece.context) for (pid, reader), piece in zip(children, pieces[1:])]
     return _stitch(results, axis, x)
+
+
+def one_component_at_a_time(function):
+    """``function`` applied to each CRT component of its input in turn, results stitched.
+
+    The components are independent computations; running them in sequence rather than side
+    by side (every op looping over all components) divides the memory of intermediate results
+    by the number of components and computes the same ciphertexts.
+    """
+    def run(x):
+        components = x.data.shape[0]
+        if components == 1:
+            return function(x)
+        results = []
+        for index in range(components):
+            results.append(function(_component_view(x, [index])))
+        return _stitch(results, 0, x)
+    return run
 
 
 def _fork(function, piece):

@@ -98,3 +98,22 @@ def test_parent_garbage_is_not_collected_in_a_worker(bfv_big_context, rng):
     finally:
         gc.enable()
     np.testing.assert_array_equal(P.decrypt(bfv_big_context, out), x + 1)
+
+
+def test_each_process_runs_its_crt_components_one_at_a_time(bfv_big_context, rng):
+    """Intermediate ciphertexts of one CRT prime at a time (memory), same ciphertexts."""
+    x = rng.integers(-50, 50, size=(10, 6))
+    w = rng.integers(-30, 30, size=(6, 4))
+    enc = P.encrypt(bfv_big_context.public(), x, bound=50)
+    seen = []
+
+    def recording(t):
+        seen.append(t.data.shape[0])
+        return network(w)(t)
+
+    out = parallel.map_parts(recording, enc, workers=1)
+    assert seen == [1] * enc.data.shape[0] and enc.data.shape[0] > 1
+    np.testing.assert_array_equal(P.decrypt(bfv_big_context, out), (x @ w) ** 2 + 3)
+    reference = network(w)(enc)
+    assert out.bound.tolist() == reference.bound.tolist()
+    np.testing.assert_array_equal(out.noise_used_bits, reference.noise_used_bits)

@@ -34,7 +34,7 @@ PAPER = [  # SEALion (van Elsloo, Patrini, Ivey-Law, 2019), MNIST; n,t = degree,
     {"model": "CNN-16", "activations": 3236, "nt": "8192,2", "latency_s": 192, "throughput": 153600, "accuracy": 98.96},
     {"model": "CNN-16 L0", "activations": 762, "nt": "8192,2", "latency_s": 60, "throughput": 491520, "accuracy": 98.91},
 ]
-DEFAULT_CONFIGS = ("mnist_dnn30", "mnist_dnn100", "mnist_cnn16")
+DEFAULT_CONFIGS = ("mnist_dnn30", "mnist_dnn100", "mnist_cnn16", "mnist_cnn16_fast", "mnist_dnn30_ckks")
 
 
 def measure_one(config_path, overrides, tenseal):

@@ -101,14 +101,20 @@ def test_server_refuses_secret_keys_foreign_parameters_and_wrong_shapes(prepared
     client = heras.deployment.Client.from_folder(tmp_path / "deploy")
     with pytest.raises(P.SecretKeyError, match="public_context"):
         server.run(client.context.serialize(save_secret_key=True), client.encrypt(x))
-    with pytest.raises(P.SecretKeyError, match="public context"):
+    with pytest.raises(P.SecretKeyError, match="public_context"):
         server.run(client.context, client.encrypt(x))
     other = P.Context(P.select_parameters("bfv", depth=1, max_value=2 ** 20))
     with pytest.raises(P.ParameterError, match="client.json"):
         server.run(other.public().serialize(), client.encrypt(x))
+    with pytest.raises(P.ParameterError, match="client.json"):
+        server.run(other.public(), client.encrypt(x))
     wrong_shape = P.encrypt(client.context, rng.integers(0, 5, size=(3, 5, 5, 1)), bound=5).serialize()
     with pytest.raises(P.ShapeError, match="expects inputs of per-sample shape"):
         server.run(client.public_context(), wrong_shape)
+    too_large = P.encrypt(client.context, rng.integers(0, 5, size=(3, 6, 6, 1)),
+                          bound=model.encryption_plan.input_bound + 1).serialize()
+    with pytest.raises(P.OverflowRiskError, match="Client.encrypt"):
+        server.run(client.public_context(), too_large)
     answer = server.run(client.public_context(), client.encrypt(x))
     np.testing.assert_array_equal(client.decrypt_raw(answer), model.predict_discretized(x))
     with pytest.raises(P.SecretKeyError):  # a public context cannot act as the client

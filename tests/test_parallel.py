@@ -60,6 +60,15 @@ def test_child_only_failure_is_reported(bfv_big_context, rng):
         parallel.map_parts(fails_in_child, enc, workers=2)
 
 
+def test_default_workers_balance_crt_primes_over_cores(monkeypatch):
+    monkeypatch.delenv("SEALION_WORKERS", raising=False)
+    monkeypatch.setattr(parallel, "_cores", lambda: 2)
+    # one process per prime when the cores do not divide them (up to twice the cores)
+    assert [parallel.worker_count(k) for k in (None, 1, 2, 3, 4, 5, 6)] == [2, 1, 2, 3, 2, 2, 2]
+    monkeypatch.setattr(parallel, "_cores", lambda: 1)
+    assert parallel.worker_count(3) == 1
+
+
 def test_worker_setting(monkeypatch):
     monkeypatch.setenv("SEALION_WORKERS", "1")
     assert parallel.worker_count() == 1

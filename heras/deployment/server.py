@@ -32,7 +32,9 @@ class Server:
 
     def load_context(self, data):
         """A client's public context from bytes, checked against the model's parameters."""
-        context = P.Context.from_bytes(data)
+        return self._checked(P.Context.from_bytes(data))
+
+    def _checked(self, context):
         if context.has_secret_key:
             raise P.SecretKeyError("The context sent to the server holds the client's secret key. A "
                                    "client sends Client.public_context() (public keys only); discard "
@@ -51,12 +53,13 @@ class Server:
                 returned by :meth:`load_context`, to reuse across queries).
             query: an encrypted batch (bytes from ``Client.encrypt``).
         """
-        if not isinstance(context, P.Context):
-            context = self.load_context(context)
-        elif context.has_secret_key:
-            raise P.SecretKeyError("Server.run was given a context holding the secret key; pass the "
-                                   "client's public context (Client.public_context()).")
+        context = self._checked(context) if isinstance(context, P.Context) else self.load_context(context)
         tensor = P.EncryptedTensor.from_bytes(query, context)
+        if tensor.max_bound > self.plan.input_bound:
+            raise P.OverflowRiskError(
+                f"The query's values may reach {tensor.max_bound}; this model's bounds were proven for "
+                f"inputs up to {self.plan.input_bound}. Encrypt with Client.encrypt, which quantises "
+                "and clips inputs to that range.")
         return self.model.predict(tensor).serialize()
 
     def run_files(self, context_path, query_path, answer_path, overwrite=False):

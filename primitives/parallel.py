@@ -27,6 +27,7 @@ import numpy as np
 
 from .context import Context
 from .encrypted_tensor import EncryptedTensor
+from .settings import integer_setting
 
 
 def worker_count(components=None):
@@ -38,19 +39,13 @@ def worker_count(components=None):
     2 cores: 61.5 s instead of 73.9 s per batch); beyond that, the memory of that many
     processes at once outweighs the gain, and each core's process takes several components.
     """
-    setting = os.environ.get("SEALION_WORKERS")
-    if not setting:
-        cores = _cores()
-        if components and components % cores and components <= 2 * cores:
-            return components
-        return cores
-    try:
-        value = int(setting)
-    except ValueError:
-        raise ValueError(f"SEALION_WORKERS must be a positive integer; found {setting!r}.") from None
-    if value < 1:
-        raise ValueError(f"SEALION_WORKERS must be a positive integer; found {setting!r}.")
-    return value
+    setting = integer_setting("SEALION_WORKERS", None, minimum=1)
+    if setting is not None:
+        return setting
+    cores = _cores()
+    if components and components % cores and components <= 2 * cores:
+        return components
+    return cores
 
 
 def _cores():

@@ -25,11 +25,10 @@ the proven CKKS error bound (computed layer by layer) does not count.
 features per block; 0 turns streaming off.
 """
 
-import os
-
 import numpy as np
 
 import primitives as P
+from primitives.settings import integer_setting
 
 from ..layers.base import LinearWithActivation
 
@@ -39,16 +38,7 @@ ENVIRONMENT_VARIABLE = "SEALION_STREAM_FEATURES"
 
 def block_features_setting():
     """Hidden features per streamed block: $SEALION_STREAM_FEATURES, else the default; 0 = off."""
-    value = os.environ.get(ENVIRONMENT_VARIABLE)
-    if value is None:
-        return DEFAULT_BLOCK_FEATURES
-    try:
-        features = int(value)
-    except ValueError:
-        raise ValueError(f"{ENVIRONMENT_VARIABLE} must be a non-negative integer; found {value!r}.") from None
-    if features < 0:
-        raise ValueError(f"{ENVIRONMENT_VARIABLE} must be a non-negative integer; found {value!r}.")
-    return features
+    return integer_setting(ENVIRONMENT_VARIABLE, DEFAULT_BLOCK_FEATURES, minimum=0)
 
 
 def _is_dense(layer):

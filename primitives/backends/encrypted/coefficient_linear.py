@@ -39,6 +39,7 @@ from collections import OrderedDict
 import numpy as np
 
 from . import coefficients
+from ...settings import integer_setting
 
 MEMORY_BUDGET_BYTES = 512 * 2 ** 20   # float work arrays of one block and column chunk
 CHUNK_COLUMNS = 4096                   # columns per chunk at least (if n allows) ...
@@ -214,14 +215,7 @@ def blas_threads_setting():
     then competes for the same cores, and a multi-threaded BLAS stalls when one of its
     threads is descheduled (measured: up to 10x slower small products on 2 busy cores).
     """
-    value = BLAS_THREADS if BLAS_THREADS is not None else os.environ.get("SEALION_BLAS_THREADS", "1")
-    try:
-        threads = int(value)
-    except ValueError:
-        raise ValueError(f"SEALION_BLAS_THREADS must be a non-negative integer; found {value!r}.") from None
-    if threads < 0:
-        raise ValueError(f"SEALION_BLAS_THREADS must be a non-negative integer; found {value!r}.")
-    return threads
+    return integer_setting("SEALION_BLAS_THREADS", 1, minimum=0, value=BLAS_THREADS)
 
 
 _OPENBLAS = []

@@ -133,10 +133,7 @@ def one_component_at_a_time(function):
         components = x.data.shape[0]
         if components == 1:
             return function(x)
-        results = []
-        for index in range(components):
-            results.append(function(_component_view(x, [index])))
-        return _stitch(results, 0, x)
+        return _stitch([function(_component_view(x, [index])) for index in range(components)], 0, x)
     return run
 
 

@@ -25,12 +25,15 @@ the proven CKKS error bound (computed layer by layer) does not count.
 features per block; 0 turns streaming off.
 """
 
+import math
+
 import numpy as np
 
 import primitives as P
 from primitives.settings import integer_setting
 
 from ..layers.base import LinearWithActivation
+from ..layers.core import Dense, Flatten
 
 DEFAULT_BLOCK_FEATURES = 392
 ENVIRONMENT_VARIABLE = "SEALION_STREAM_FEATURES"
@@ -41,23 +44,19 @@ def block_features_setting():
     return integer_setting(ENVIRONMENT_VARIABLE, DEFAULT_BLOCK_FEATURES, minimum=0)
 
 
-def _is_dense(layer):
-    return isinstance(layer, LinearWithActivation) and hasattr(layer, "units")
-
-
 def find_segment(layers, start):
     """The end index (exclusive) of a streamable segment starting at ``layers[start]``, or None."""
     if not isinstance(layers[start], LinearWithActivation):
         return None
-    flattens = 0
+    flattened = False
     for end in range(start + 1, len(layers)):
         layer = layers[end]
-        if _is_dense(layer):
+        if isinstance(layer, Dense):
             return end + 1 if end > start + 1 else None
         if getattr(layer, "elementwise", False):
             continue
-        if type(layer).__name__ == "Flatten" and flattens == 0:
-            flattens += 1
+        if isinstance(layer, Flatten) and not flattened:
+            flattened = True
             continue
         return None
     return None
@@ -66,8 +65,7 @@ def find_segment(layers, start):
 def channel_blocks(hidden_shape, block_features):
     """[start, stop) channel ranges of at most ``block_features`` features each (>= 1 channel)."""
     channels = int(hidden_shape[-1])
-    per_channel = int(np.prod(hidden_shape[:-1], dtype=np.int64)) if len(hidden_shape) > 1 else 1
-    width = max(1, block_features // per_channel)
+    width = max(1, block_features // math.prod(hidden_shape[:-1]))
     return [(c, min(c + width, channels)) for c in range(0, channels, width)]
 
 
@@ -75,7 +73,7 @@ def _rows(hidden_shape, start, stop):
     """Rows of the Dense kernel that read hidden channels [start, stop), in the order Flatten
     lays out the block (spatial position major, channel minor)."""
     channels = int(hidden_shape[-1])
-    positions = int(np.prod(hidden_shape[:-1], dtype=np.int64)) if len(hidden_shape) > 1 else 1
+    positions = math.prod(hidden_shape[:-1])
     return (np.arange(positions)[:, None] * channels + np.arange(start, stop)[None, :]).ravel()
 
 
@@ -86,7 +84,7 @@ def run_segment(layers, x, block_features):
     """
     first, middle, dense = layers[0], layers[1:-1], layers[-1]
     hidden_shape = tuple(first.compute_output_shape((None,) + tuple(x.shape))[1:])
-    if len(hidden_shape) > 1 and not any(type(layer).__name__ == "Flatten" for layer in middle):
+    if len(hidden_shape) > 1 and not any(isinstance(layer, Flatten) for layer in middle):
         return None  # the Dense would act on the last axis of a feature map: not one sum
     blocks = channel_blocks(hidden_shape, block_features)
     if len(blocks) < 2:

@@ -117,8 +117,12 @@ def patch_indices(in_shape, kernel_size, strides, padding):
     return grid[rows[:, None, :, None], cols[None, :, None, :]]
 
 
-def conv2d_map(in_shape, kernel, bias=None, strides=(1, 1), padding="valid"):
-    """2-D convolution, channels last; kernel (kh, kw, in_channels, filters)."""
+def conv2d_map(in_shape, kernel, bias=None, strides=(1, 1), padding="valid", output_rows=None):
+    """2-D convolution, channels last; kernel (kh, kw, in_channels, filters).
+
+    ``output_rows=(start, stop)`` keeps output rows [start, stop) of the feature map only
+    (all columns and filters): the map of a horizontal band, which reads a band of the input.
+    """
     in_shape = tuple(in_shape)
     if kernel.ndim != 4 or len(in_shape) != 3 or kernel.shape[2] != in_shape[2]:
         raise ShapeError(f"conv2d: inputs of feature shape (height, width, channels)={in_shape} need "
@@ -126,12 +130,28 @@ def conv2d_map(in_shape, kernel, bias=None, strides=(1, 1), padding="valid"):
                          f"filters). Received kernel shape {kernel.shape}.")
     kh, kw, c, filters = kernel.shape
     patches = patch_indices(in_shape, (kh, kw), strides, padding)
+    if output_rows is not None:
+        start, stop = check_output_rows(output_rows, patches.shape[0])
+        patches = patches[start:stop]
     out_h, out_w = patches.shape[:2]
     taps = patches.reshape(out_h * out_w, 1, kh * kw * c).repeat(filters, axis=1)
     weight = np.broadcast_to(kernel.reshape(kh * kw * c, filters).T[None], taps.shape)
     full_bias = None if bias is None else np.broadcast_to(np.asarray(bias), (out_h * out_w, filters))
     return from_taps(in_shape, (out_h, out_w, filters), taps.reshape(-1, kh * kw * c),
                      weight.reshape(-1, kh * kw * c), full_bias)
+
+
+def check_output_rows(output_rows, out_h):
+    """``output_rows`` as a (start, stop) pair with 0 <= start < stop <= out_h, or ShapeError."""
+    try:
+        start, stop = (int(r) for r in output_rows)
+    except (TypeError, ValueError):
+        raise ShapeError(f"Expected `output_rows` to be a (start, stop) pair of integers. "
+                         f"Received: output_rows={output_rows!r}") from None
+    if not 0 <= start < stop <= out_h:
+        raise ShapeError(f"`output_rows` must satisfy 0 <= start < stop <= {out_h} (the output's "
+                         f"height). Received: output_rows={output_rows!r}")
+    return start, stop
 
 
 def pool2d_map(in_shape, pool_size, strides, padding, average):

@@ -20,6 +20,7 @@ import numbers
 
 import numpy as np
 
+from . import linear_maps
 from .backends import bounds, encrypted, plain
 from .bound_tensor import BoundTensor
 from .encrypted_tensor import EncryptedTensor
@@ -174,12 +175,15 @@ def matmul(x, kernel, bias=None):
     return _backend(x).matmul(x, kernel, bias)
 
 
-def conv2d(x, kernel, bias=None, strides=1, padding="valid"):
+def conv2d(x, kernel, bias=None, strides=1, padding="valid", output_rows=None):
     """2-D convolution, channels last: x (batch, h, w, c), kernel (kh, kw, c, filters).
 
     Args:
         strides: an int or (sh, sw).
         padding: "valid" (no padding) or "same" (Keras/TensorFlow zero padding).
+        output_rows: optional (start, stop): only output rows [start, stop) of the feature map,
+            i.e. ``conv2d(x, ...)[:, start:stop]``. Ciphertexts compute just those rows (heras
+            streams wide convolutions band by band); other backends slice the full result.
     """
     x = _array(x, "x")
     kernel = _array(kernel, "kernel")
@@ -188,7 +192,15 @@ def conv2d(x, kernel, bias=None, strides=1, padding="valid"):
         raise ShapeError(f"conv2d: inputs of feature shape (height, width, channels) = {features} "
                          f"need a kernel of shape (kh, kw, channels, filters). Received kernel shape {kernel.shape}.")
     bias = _bias(bias, kernel.shape[3])
-    return _backend(x).conv2d(x, kernel, bias, _pair(strides, "strides"), _padding(padding))
+    strides, padding = _pair(strides, "strides"), _padding(padding)
+    backend = _backend(x)
+    if output_rows is None:
+        return backend.conv2d(x, kernel, bias, strides, padding)
+    out_h = linear_maps.conv_geometry(features, kernel.shape[:2], strides, padding)[2]
+    start, stop = linear_maps.check_output_rows(output_rows, out_h)
+    if backend is encrypted or backend is bounds:
+        return backend.conv2d(x, kernel, bias, strides, padding, output_rows=(start, stop))
+    return backend.conv2d(x, kernel, bias, strides, padding)[:, start:stop]
 
 
 def sum_pool2d(x, pool_size=2, strides=None, padding="valid"):

@@ -16,8 +16,9 @@ def bfv_context():
 
 @pytest.fixture(scope="session")
 def bfv_big_context():
-    """BFV, n=8192, four CRT primes (T ~ 2^120): exact integers far beyond 2^62."""
-    params = Parameters("bfv", 8192, (43, 43, 44, 44, 44), batching_primes(8192, [30, 30, 30, 30]), depth=0)
+    """BFV, n=8192, four CRT primes (T ~ 2^120): exact integers far beyond 2^62; the
+    selection's coefficient modulus (three 58-bit data primes)."""
+    params = Parameters("bfv", 8192, (58, 58, 58, 44), batching_primes(8192, [30, 30, 30, 30]), depth=0)
     return Context(params)
 
 

@@ -187,12 +187,17 @@ def reference_sums(component, cts, indptr, indices, weights):
 
 
 @pytest.mark.parametrize("route", ["direct", "serialized"])
-@pytest.mark.parametrize("magnitude,mode", [(3, "float"), (2 ** 18, "sum"), (2 ** 61, "horner")])
-def test_combine_matches_integer_arithmetic(bfv_context, rng, route, magnitude, mode):
-    """Weights up to 2^61, mixed ciphertext sizes (2 and 3), tiny memory budgets (column
-    chunks, input parts, output batches): the result is sum w_j x_j mod q_i exactly."""
-    component = bfv_context.components[0]
-    x = P.encrypt(bfv_context, rng.integers(-3, 4, size=(2, 6)), bound=3)
+@pytest.mark.parametrize("context_name,magnitude,mode", [
+    ("bfv_context", 3, "float"), ("bfv_context", 2 ** 18, "sum"), ("bfv_context", 2 ** 61, "horner"),
+    ("bfv_big_context", 2 ** 18, "quotient"), ("bfv_big_context", 2 ** 40, "quotient"),
+    ("bfv_big_context", 2 ** 61, "horner")])
+def test_combine_matches_integer_arithmetic(request, rng, route, context_name, magnitude, mode):
+    """Weights up to 2^61, 36- and 58-bit coefficient primes, mixed ciphertext sizes (2 and 3),
+    tiny memory budgets (column chunks, input parts, output batches): the result is
+    sum w_j x_j mod q_i exactly, in every reduction mode."""
+    context = request.getfixturevalue(context_name)
+    component = context.components[0]
+    x = P.encrypt(context, rng.integers(-3, 4, size=(2, 6)), bound=3)
     cts = list(x.data[0, 0])
     squares = P.square(x)
     cts[4], cts[5] = squares.data[0, 0, 4], squares.data[0, 0, 5]   # size 3

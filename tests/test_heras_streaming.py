@@ -37,12 +37,15 @@ def _prepared(layers, x, **kwargs):
     return model
 
 
-def test_conv_square_flatten_dense_streams_by_channel_blocks(monkeypatch, rng):
-    x = rng.uniform(0, 1, size=(5, 6, 6, 1))
-    model = _prepared([Input((6, 6, 1)), Conv2D(4, 3), Square(), Flatten(), Dense(3)], x,
-                      input_bits=4, weight_bits=4)
+@pytest.mark.parametrize("strides, padding", [(1, "valid"), (2, "same")])
+def test_conv_square_flatten_dense_streams_by_row_bands(monkeypatch, rng, strides, padding):
+    x = rng.uniform(0, 1, size=(5, 7, 7, 2))
+    model = _prepared([Input((7, 7, 2)), Conv2D(4, 3, strides=strides, padding=padding), Square(), Flatten(),
+                       Dense(3)], x, input_bits=4, weight_bits=4)
+    hidden = model.layers[0].compute_output_shape((None, 7, 7, 2))[1:]
+    assert len(streaming.blocks_for(model.layers[0], hidden, 16)) >= 3   # bands of one output row
     streamed, plain, client, calls = _encrypted_both_ways(model, x, monkeypatch, block_features=16)
-    assert calls and all(calls)   # streamed (4 blocks of one 4x4 channel), once per CRT prime
+    assert calls and all(calls)   # streamed, once per CRT prime
     expected = model.predict_discretized(x)
     np.testing.assert_array_equal(P.decrypt(client, streamed), expected)
     np.testing.assert_array_equal(P.decrypt(client, plain), expected)
@@ -90,6 +93,12 @@ def test_ckks_runs_layer_by_layer(monkeypatch, rng):
     streamed, _, client, calls = _encrypted_both_ways(model, x, monkeypatch, block_features=4)
     assert calls == []    # never asked: CKKS is not streamed
     np.testing.assert_allclose(P.decrypt(client, streamed), model.predict_discretized(x), atol=2 ** -12)
+
+
+def test_row_bands():
+    assert streaming.row_bands((14, 14, 16), 392) == [(0, 2), (2, 4), (4, 6), (6, 8), (8, 10), (10, 12), (12, 14)]
+    assert streaming.row_bands((5, 4, 2), 20) == [(0, 2), (2, 4), (4, 5)]   # 8 features a row: 2.5 -> 2 rows
+    assert streaming.row_bands((3, 100, 8), 10) == [(0, 1), (1, 2), (2, 3)]  # at least one row
 
 
 def test_channel_blocks_and_setting(monkeypatch):

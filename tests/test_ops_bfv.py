@@ -69,6 +69,30 @@ def test_conv2d(bfv_context, via, rng, padding, strides):
           bias=np.array([1, -2, 0, 3]), strides=strides, padding=padding)
 
 
+@pytest.mark.parametrize("padding, strides, output_rows", [("same", 2, (1, 3)), ("valid", 1, (0, 1)),
+                                                          ("same", 1, (4, 7))])
+def test_conv2d_band_of_output_rows(bfv_context, via, rng, padding, strides, output_rows):
+    """Only rows [start, stop) of the output map: equal to the full numpy result's slice."""
+    images = rng.integers(0, 16, size=(3, 7, 7, 2))
+    kernel = rng.integers(-3, 4, size=(3, 3, 2, 4))
+    bias = np.array([1, -2, 0, 3])
+    full = P.conv2d(images, kernel, bias, strides=strides, padding=padding)
+    band = P.conv2d(images, kernel, bias, strides=strides, padding=padding, output_rows=output_rows)
+    np.testing.assert_array_equal(band, full[:, output_rows[0]:output_rows[1]])
+    check(bfv_context, via, P.conv2d, [(images, True), (kernel, False)], [images, kernel],
+          bias=bias, strides=strides, padding=padding, output_rows=output_rows)
+    proven = P.conv2d(P.BoundTensor(15, shape=(7, 7, 2)), kernel, bias, strides=strides, padding=padding)
+    proven_band = P.conv2d(P.BoundTensor(15, shape=(7, 7, 2)), kernel, bias, strides=strides, padding=padding,
+                           output_rows=output_rows)
+    assert proven_band.bound.tolist() == proven.bound[output_rows[0]:output_rows[1]].tolist()
+
+
+@pytest.mark.parametrize("output_rows", [(2, 2), (-1, 1), (0, 9), "rows", (0, 1, 2)])
+def test_conv2d_rejects_bad_output_rows(rng, output_rows):
+    with pytest.raises(P.ShapeError, match="output_rows"):
+        P.conv2d(np.zeros((1, 7, 7, 1)), np.ones((3, 3, 1, 2)), output_rows=output_rows)
+
+
 @pytest.mark.parametrize("padding", ["valid", "same"])
 def test_sum_pool_reshape_flatten_sum(bfv_context, via, rng, padding):
     images = rng.integers(-20, 20, size=(4, 5, 5, 3))

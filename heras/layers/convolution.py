@@ -30,6 +30,13 @@ class Conv2D(LinearWithActivation, keras.layers.Conv2D):
     def linear(self, inputs, kernel, bias):
         return P.conv2d(inputs, kernel, bias, strides=self.strides, padding=self.padding)
 
+    def call_rows(self, inputs, start, stop):
+        """``call`` restricted to output rows [start, stop): the same values as
+        ``call(inputs)[:, start:stop]``, computed from the input rows those windows read."""
+        kernel, bias = self.weight_for("kernel", inputs), self.weight_for("bias", inputs)
+        return self.heras_activation(P.conv2d(inputs, kernel, bias, strides=self.strides, padding=self.padding,
+                                              output_rows=(start, stop)))
+
     def activations(self, input_shape):
         out = self.compute_output_shape(input_shape)
         return self.output_activations(int(out[1] * out[2] * out[3]))

@@ -6,14 +6,18 @@ about 12 GB at n = 8192. But the Dense layer is linear, so
 
     Dense(f(A(x))) = sum over blocks B of  W[B] . f(A_B(x))  + bias
 
-where A_B is the first linear layer restricted to a block of its output channels and f acts
+where A_B is the first linear layer restricted to a block B of its outputs and f acts
 feature by feature. :func:`run_sequential` finds such segments in a Sequential model
 
     Dense | Conv2D  ->  element-wise layers (Square, Poly, Activation, Dropout, folded
     BatchNormalization), at most one Flatten  ->  Dense
 
-and computes them one block of channels at a time, summing the partial Dense outputs in a
-binary tree (log2(blocks) additions deep). Only public ``primitives`` ops are used, so bounds
+and computes them one block at a time, summing the partial Dense outputs in a binary tree
+(log2(blocks) additions deep). A Dense is cut into blocks of units; a Conv2D into bands of
+output rows with all filters (:func:`row_bands`), which read a band of the input each: cut by
+filters instead, every block would read (and the coefficient kernel split into limbs) every
+input again, and its few filters would make small, inefficient matrix products (CNN-16 at
+n=8192, one CRT prime: the convolution took 9.3 s in 8 blocks of 2 filters). Only public ``primitives`` ops are used, so bounds
 and noise are tracked and checked as for any computation; the partial bounds add up to
 exactly the layer-by-layer bound. BFV results are the same integers as layer by layer
 (every op is exact mod t); the decrypted outputs are equal bit for bit (tested).
@@ -62,6 +66,14 @@ def find_segment(layers, start):
     return None
 
 
+def row_bands(hidden_shape, block_features):
+    """[start, stop) output-row ranges of a (height, width, channels) map: bands of about
+    ``block_features`` features (rounded to whole rows, at least one row)."""
+    height, per_row = int(hidden_shape[0]), math.prod(hidden_shape[1:])
+    rows = max(1, round(block_features / per_row))
+    return [(r, min(r + rows, height)) for r in range(0, height, rows)]
+
+
 def channel_blocks(hidden_shape, block_features):
     """[start, stop) channel ranges of at most ``block_features`` features each (>= 1 channel)."""
     channels = int(hidden_shape[-1])
@@ -77,6 +89,16 @@ def _rows(hidden_shape, start, stop):
     return (np.arange(positions)[:, None] * channels + np.arange(start, stop)[None, :]).ravel()
 
 
+def blocks_for(first, hidden_shape, block_features):
+    """[(compute the block's hidden outputs from x, rows of the Dense kernel they feed)]."""
+    if len(hidden_shape) == 3 and hasattr(first, "call_rows"):
+        per_row = math.prod(hidden_shape[1:])
+        return [(lambda x, a=a, b=b: first.call_rows(x, a, b), np.arange(a * per_row, b * per_row))
+                for a, b in row_bands(hidden_shape, block_features)]
+    return [(lambda x, a=a, b=b: first.call_channels(x, a, b), _rows(hidden_shape, a, b))
+            for a, b in channel_blocks(hidden_shape, block_features)]
+
+
 def run_segment(layers, x, block_features):
     """``layers`` (a segment from :func:`find_segment`) applied to ``x`` block by block.
 
@@ -86,17 +108,17 @@ def run_segment(layers, x, block_features):
     hidden_shape = tuple(first.compute_output_shape((None,) + tuple(x.shape))[1:])
     if len(hidden_shape) > 1 and not any(isinstance(layer, Flatten) for layer in middle):
         return None  # the Dense would act on the last axis of a feature map: not one sum
-    blocks = channel_blocks(hidden_shape, block_features)
+    blocks = blocks_for(first, hidden_shape, block_features)
     if len(blocks) < 2:
         return None
     kernel = dense.weight_for("kernel", x)
     bias = dense.weight_for("bias", x)
     pending = []  # binary-tree sum: (height, partial) with strictly decreasing heights
-    for start, stop in blocks:
-        hidden = first.call_channels(x, start, stop)
+    for hidden_of, rows in blocks:
+        hidden = hidden_of(x)
         for layer in middle:
             hidden = layer.call(hidden)
-        partial = P.matmul(P.flatten(hidden), kernel[_rows(hidden_shape, start, stop)])
+        partial = P.matmul(P.flatten(hidden), kernel[rows])
         del hidden
         height = 0
         while pending and pending[-1][0] == height:

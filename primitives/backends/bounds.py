@@ -162,10 +162,11 @@ def matmul(x, kernel, bias=None):
     return _result(x, bound, lambda: _linear_error(x, lambda v, k: plain.matmul(v, k), kernel, bias))
 
 
-def conv2d(x, kernel, bias=None, strides=(1, 1), padding="valid"):
+def conv2d(x, kernel, bias=None, strides=(1, 1), padding="valid", output_rows=None):
+    rows = slice(None) if output_rows is None else slice(*output_rows)
     out = plain.conv2d(_lift(x.bound), _abs(kernel), None if bias is None else _abs(bias), strides, padding)
-    return _result(x, out[0], lambda: _linear_error(
-        x, lambda v, k: plain.conv2d(v, k, None, strides, padding), kernel, bias))
+    return _result(x, out[0][rows], lambda: _linear_error(
+        x, lambda v, k: plain.conv2d(v, k, None, strides, padding)[:, rows], kernel, bias))
 
 
 def sum_pool2d(x, pool_size, strides, padding="valid"):

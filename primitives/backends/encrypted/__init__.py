@@ -15,8 +15,9 @@ def matmul(x, kernel, bias=None):
     return apply_linear_map(x, linear_maps.matmul_map(x.shape, kernel, bias), "matmul")
 
 
-def conv2d(x, kernel, bias=None, strides=(1, 1), padding="valid"):
-    return apply_linear_map(x, linear_maps.conv2d_map(x.shape, kernel, bias, strides, padding), "conv2d")
+def conv2d(x, kernel, bias=None, strides=(1, 1), padding="valid", output_rows=None):
+    return apply_linear_map(x, linear_maps.conv2d_map(x.shape, kernel, bias, strides, padding, output_rows),
+                            "conv2d")
 
 
 def sum_pool2d(x, pool_size, strides, padding="valid"):

@@ -14,8 +14,10 @@ The product runs as float64 matrix products, kept exact below 2^53:
   (largest row sum of |digit|) * (2^limb_bits - 1) < 2^53: every float64 sum is an exact
   integer. The split minimising the work is chosen per block of outputs (:func:`plan_for`).
 * partial products are recombined in int64: directly when sum_j |w_kj| * (q - 1) < 2^63
-  (one reduction mod q_i at the end), else by Horner's rule over the shifts, reducing mod q_i
-  after every shift of at most 62 - log2(q) bits.
+  (one reduction mod q_i at the end); else, when sum_j |w_kj| <= 2^44, by subtracting q_i
+  times the sum's quotient estimated in float64 (wrapping int64 arithmetic, exact: the
+  remainder fits); else by Horner's rule over the shifts, reducing mod q_i after every shift
+  of at most 62 - log2(q) bits.
 
 Outputs are processed in blocks of consecutive rows, merged while converting their inputs
 once pays for the zero-padded products (:func:`blocks_of`): a dense layer is one block, a
@@ -46,6 +48,7 @@ CHUNK_COLUMNS = 4096                   # columns per chunk at least (if n allows
 CHUNK_BYTES = 2 ** 21                  # ... or more while a block's output chunk stays within 2 MiB
 EXACT_BITS = 53                        # float64 integers are exact below 2^53
 MAX_WEIGHT_BITS = 62
+QUOTIENT_ROW_SUM_BITS = 44  # "quotient" reduction: the float64 estimate of sum/q errs by < 2^-4
 BLAS_THREADS = None  # None: $SEALION_BLAS_THREADS, default 1; 0 leaves numpy's BLAS as configured
 
 # Work per coefficient column in ns, measured at n=8192 on 2 cores (benchmarks/linear_kernel.py):
@@ -68,8 +71,9 @@ class Plan:
             (sign-magnitude digits: every digit has the sign of its weight).
         limb_bits, limbs: coefficients = sum_l 2^(l*limb_bits) * X_l, 0 <= X_l < 2^limb_bits.
         mode: "float" (one product, reduced in float64: (sum |w| + 1) * q <= 2^53), "sum"
-            (partial products summed in int64 and reduced once: sum |w| * (q - 1) < 2^63) or
-            "horner" (reduced after every shift).
+            (partial products summed in int64 and reduced once: sum |w| * (q - 1) < 2^63),
+            "quotient" (the sum's quotient by q estimated in float64, the remainder computed
+            in wrapping int64: sum |w| <= 2^44, any q) or "horner" (reduced after every shift).
         matrices: [(shift, float64 digit matrix)] of the non-zero digits.
         negative: per row, sum of |w| over negative weights (mode "sum": adding negative * q
             makes every sum non-negative before the unsigned reduction).
@@ -132,6 +136,8 @@ def plan_for(weights, max_modulus):
         mode = "float"
     elif row_sum * (max_modulus - 1) < 1 << 63:
         mode = "sum"
+    elif row_sum <= 1 << QUOTIENT_ROW_SUM_BITS:
+        mode = "quotient"
     else:
         mode = "horner"
     negative = np.array([_exact_max_row_sum(np.where(weights[r:r + 1] < 0, magnitude[r:r + 1], 0))
@@ -408,7 +414,7 @@ def _chunk_columns(taps, rows, plan, columns, n, budget):
     """Columns per chunk: a power of two (at least 256, at most n: it divides every polynomial's
     n x L columns) whose work arrays fit the budget, wide enough to amortise Python overhead
     and narrow enough to keep a block's outputs in cache."""
-    per_column = 8 * (taps * plan.limbs + rows * len(plan.matrices) * (plan.limbs + 2) + 2 * rows)
+    per_column = 8 * (taps * plan.limbs + rows * len(plan.matrices) * (plan.limbs + 2) + 5 * rows)
     # keep one output block's chunk near CHUNK_BYTES (cache), at least CHUNK_COLUMNS wide
     wanted = max(CHUNK_COLUMNS, CHUNK_BYTES // (8 * rows))
     chunk = 256
@@ -427,7 +433,15 @@ class _Workspace:
         self.stacked = (np.vstack([m for _, m in plan.matrices]) if len(plan.matrices) > 1
                         else plan.matrices[0][1])
         self.product = np.empty((rows * len(plan.matrices), width), dtype=np.float64)
-        self.rows = rows
+        self.rows, self.width, self._quotient = rows, width, None
+
+    def quotient_buffers(self, rows):
+        """(float64 estimate, int64 total, int64 term) arrays of rows x width, made once."""
+        if self._quotient is None:
+            self._quotient = (np.empty((rows, self.width), dtype=np.float64),
+                              np.empty((rows, self.width), dtype=np.int64),
+                              np.empty((rows, self.width), dtype=np.int64))
+        return self._quotient
 
 
 def _residues(plan, work, arrays, c0, c1, q):
@@ -458,6 +472,8 @@ def _residues(plan, work, arrays, c0, c1, q):
     if plan.mode == "float":  # float64 residues: the caller's store converts them
         np.matmul(work.stacked, work.limbs[0], out=work.product)
         return _float_remainder(work.product, q)
+    if plan.mode == "quotient":
+        return _quotient_residues(plan, work, q)
     terms = {}  # shift -> int64 sum of the partial products with that shift
     for l in range(plan.limbs):
         np.matmul(work.stacked, work.limbs[l], out=work.product)
@@ -495,6 +511,50 @@ def _residues(plan, work, arrays, c0, c1, q):
         previous = shift
     _shift_mod(acc, previous, step, q_unsigned)
     return acc
+
+
+def _quotient_residues(plan, work, q):
+    """sum_s P_s * 2^s mod q for the partial products P_s, without a division per shift.
+
+    T = sum_s P_s * 2^s may exceed 2^64 (58-bit primes with 29-bit limbs: 2^82). Its quotient
+    k = floor(T / q) is estimated in float64 from the exact float products; |T| / q <= sum |w|
+    <= 2^44, so the estimate errs by less than 2^-4 and T - k*q lies in (-q, 2q). That
+    remainder is computed modulo 2^64 (int64 arithmetic wraps) and is exact because its true
+    value fits in int64; one conditional add or subtract of q makes it canonical.
+    """
+    rows = work.rows
+    estimate, total, term = work.quotient_buffers(rows)
+    q_signed = np.int64(q)
+    first = True
+    for l in range(plan.limbs):
+        np.matmul(work.stacked, work.limbs[l], out=work.product)
+        for i, (digit_shift, _) in enumerate(plan.matrices):
+            block = work.product[i * rows:(i + 1) * rows]
+            shift = digit_shift + l * plan.limb_bits
+            factor = float(2 ** shift) / q
+            if first:
+                np.multiply(block, factor, out=estimate)
+            else:
+                estimate += block * factor
+            if shift >= 64:   # P_s * 2^s = 0 mod 2^64
+                if first:
+                    total.fill(0)
+                first = False
+                continue
+            target = total if first else term
+            np.copyto(target, block, casting="unsafe")   # exact: |P_s| < 2^53
+            if shift:
+                np.left_shift(target, shift, out=target)  # wraps mod 2^64
+            if not first:
+                total += term
+            first = False
+    np.floor(estimate, out=estimate)
+    np.copyto(term, estimate, casting="unsafe")          # k, |k| <= 2^44 + 1
+    term *= q_signed                                     # k * q mod 2^64
+    total -= term                                        # T - k*q, exact: in (-q, 2q)
+    np.add(total, q_signed, out=total, where=total < 0)
+    np.subtract(total, q_signed, out=total, where=total >= q_signed)
+    return total.view(np.uint64)
 
 
 def _float_remainder(values, q):

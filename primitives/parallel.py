@@ -38,6 +38,10 @@ def worker_count(components=None):
     component lets the scheduler share the cores evenly instead (CNN-16 with 3 primes on
     2 cores: 61.5 s instead of 73.9 s per batch); beyond that, the memory of that many
     processes at once outweighs the gain, and each core's process takes several components.
+    heras asks for ``worker_count()`` (the cores) instead when it can share the leftover
+    components' streamed blocks between the processes (``streaming.shared_component_plan``:
+    5 primes on 2 cores run as 2.5 + 2.5 rather than 3 + 2; 3 primes as 1.5 + 1.5 in two
+    processes rather than three).
     """
     setting = integer_setting("SEALION_WORKERS", None, minimum=1)
     if setting is not None:
@@ -64,14 +68,14 @@ def split(x, parts):
     components, groups = x.data.shape[0], x.data.shape[1]
     if parts > 1 and components > 1:
         chunks = np.array_split(np.arange(components), min(parts, components))
-        return [_component_view(x, chunk) for chunk in chunks], 0
+        return [component_view(x, chunk) for chunk in chunks], 0
     if parts > 1 and groups > 1:
         chunks = np.array_split(np.arange(groups), min(parts, groups))
         return [_group_view(x, chunk) for chunk in chunks], 1
     return [x], None
 
 
-def _component_view(x, indices):
+def component_view(x, indices):
     """``x`` restricted to some CRT components. The context view keeps the full parameters, so
     overflow guards still check against the whole CRT product T."""
     context = Context(x.context.parameters, _components=[x.context.components[i] for i in indices],
@@ -111,15 +115,28 @@ def map_parts(function, x, workers=None):
     pieces, axis = split(x, workers)
     if axis is None:
         return function(x)
-    children = [_fork(function, piece) for piece in pieces[1:]]
+    jobs = [lambda piece=piece: [function(piece)] for piece in pieces]
+    results = run_jobs(jobs, [[piece.context] for piece in pieces])
+    return _stitch([r[0] for r in results], axis, x)
+
+
+def run_jobs(jobs, contexts):
+    """Run ``jobs`` (callables returning lists of EncryptedTensors) side by side; return their
+    results in order.
+
+    ``jobs[0]`` runs in this process, every other job in a forked worker whose tensors come
+    back serialised and are rebuilt under ``contexts[i][j]`` (the context of the job's j-th
+    result). A worker's exception is raised here, with the worker's traceback as its cause.
+    """
+    children = [_fork(job) for job in jobs[1:]]
     try:
-        first = function(pieces[0])
+        first = jobs[0]()
     except BaseException:
         for pid, reader in children:
             _reap(pid, reader)
         raise
-    results = [first] + [_collect(pid, reader, piece.context) for (pid, reader), piece in zip(children, pieces[1:])]
-    return _stitch(results, axis, x)
+    return [first] + [_collect(pid, reader, job_contexts)
+                      for (pid, reader), job_contexts in zip(children, contexts[1:])]
 
 
 def one_component_at_a_time(function):
@@ -133,11 +150,16 @@ def one_component_at_a_time(function):
         components = x.data.shape[0]
         if components == 1:
             return function(x)
-        return _stitch([function(_component_view(x, [index])) for index in range(components)], 0, x)
+        return _stitch([function(component_view(x, [index])) for index in range(components)], 0, x)
     return run
 
 
-def _fork(function, piece):
+def stitch_components(results, x):
+    """One tensor from per-CRT-component results (in component order) of a computation on ``x``."""
+    return _stitch(results, 0, x)
+
+
+def _fork(job):
     read_fd, write_fd = os.pipe()
     pid = os.fork()
     if pid == 0:  # child: compute, send the result (or the error) back, exit without cleanup
@@ -148,7 +170,7 @@ def _fork(function, piece):
         os.close(read_fd)
         status = 0
         try:
-            payload = pickle.dumps(("ok", function(piece).serialize()))
+            payload = pickle.dumps(("ok", [tensor.serialize() for tensor in job()]))
         except BaseException as error:  # noqa: BLE001 - every failure must reach the parent
             status = 1
             try:
@@ -162,7 +184,7 @@ def _fork(function, piece):
     return pid, os.fdopen(read_fd, "rb")
 
 
-def _collect(pid, reader, context):
+def _collect(pid, reader, contexts):
     data, status = _reap(pid, reader)
     if not data:
         raise RuntimeError(f"A worker process died without a result ({_describe(status)}). Set "
@@ -171,7 +193,7 @@ def _collect(pid, reader, context):
     if message[0] == "error":
         error, trace = message[1], message[2]
         raise error from RuntimeError(f"in a worker process:\n{trace}")
-    return EncryptedTensor.from_bytes(message[1], context)
+    return [EncryptedTensor.from_bytes(data, context) for data, context in zip(message[1], contexts)]
 
 
 def _reap(pid, reader):

@@ -110,3 +110,51 @@ def test_channel_blocks_and_setting(monkeypatch):
         monkeypatch.setenv(streaming.ENVIRONMENT_VARIABLE, bad)
         with pytest.raises(ValueError, match="SEALION_STREAM_FEATURES must be a non-negative integer"):
             streaming.block_features_setting()
+
+
+def test_leftover_primes_are_shared_by_blocks_between_workers(monkeypatch, rng):
+    """3 CRT primes on 2 workers: one prime each, the third split by row bands between them
+    and finished here. Same integers and bounds as one process, bit for bit."""
+    x = rng.uniform(0, 1, size=(5, 7, 7, 1))
+    model = _prepared([Input((7, 7, 1)), Conv2D(4, 3), Square(), Flatten(), Dense(3), Square(), Dense(2)], x,
+                      input_bits=6, weight_bits=6)
+    client = P.Context(model.encryption_plan.parameters)
+    assert len(client.components) == 3
+    query = model.encrypt_inputs(client.public(), x)
+    monkeypatch.setenv(streaming.ENVIRONMENT_VARIABLE, "20")   # 5 bands of one output row
+    plan = streaming.shared_component_plan(model.layers, query, 2)
+    assert plan is not None and [c.tolist() for c in plan[2]] == [[0], [1]] and plan[3] == [2]
+    used = []
+    original = streaming.run_shared
+    monkeypatch.setattr(streaming, "run_shared", lambda *a, **k: used.append(1) or original(*a, **k))
+    monkeypatch.setenv("SEALION_WORKERS", "2")
+    shared = model.predict(query)
+    assert used == [1]
+    monkeypatch.setenv("SEALION_WORKERS", "1")
+    alone = model.predict(query)
+    expected = model.predict_discretized(x)
+    np.testing.assert_array_equal(P.decrypt(client, shared), expected)
+    np.testing.assert_array_equal(P.decrypt(client, alone), expected)
+    assert shared.bound.tolist() == alone.bound.tolist()
+    assert streaming.shared_component_plan(model.layers, query, 3) is None     # 3 workers divide 3 primes
+    assert streaming.shared_component_plan(model.layers, query, 1) is None
+    one = P.parallel.component_view(query, [0])                               # 1 prime on 2 workers:
+    assert streaming.shared_component_plan(model.layers, one, 2)[3] == [0]     # its blocks are shared
+
+
+def test_one_prime_shared_by_two_workers(monkeypatch, rng):
+    """A single CRT prime on 2 workers: each computes half of the Dense blocks."""
+    x = rng.uniform(0, 1, size=(6, 8))
+    model = _prepared([Input((8,)), Dense(12), Square(), Dense(3)], x, input_bits=4, weight_bits=4)
+    client = P.Context(model.encryption_plan.parameters)
+    assert len(client.components) == 1
+    query = model.encrypt_inputs(client.public(), x)
+    monkeypatch.setenv(streaming.ENVIRONMENT_VARIABLE, "4")
+    monkeypatch.setenv("SEALION_WORKERS", "2")
+    plan = streaming.shared_component_plan(model.layers, query, 2)
+    assert [c.size for c in plan[2]] == [0, 0] and plan[3] == [0] and len(plan[1]) == 3
+    shared = model.predict(query)
+    monkeypatch.setenv("SEALION_WORKERS", "1")
+    alone = model.predict(query)
+    np.testing.assert_array_equal(P.decrypt(client, shared), model.predict_discretized(x))
+    assert shared.bound.tolist() == alone.bound.tolist()

@@ -169,10 +169,24 @@ class EncryptedModel:
         if expected is not None and tuple(x.shape) != expected:
             raise P.ShapeError(f"The model expects inputs of per-sample shape {expected}; the "
                                f"encrypted tensor has shape {tuple(x.shape)}.")
-        # BFV CRT primes (or ciphertext groups) are independent: one process per core
+        # BFV CRT primes (or ciphertext groups) are independent: one process per core; when
+        # the cores do not divide the primes, the leftover primes' streamed blocks are shared
+        if isinstance(self, keras.Sequential) and P.is_encrypted(x) and x.scheme == "bfv":
+            plan = streaming.shared_component_plan(self.layers, x, P.parallel.worker_count())
+            if plan is not None:
+                end = plan[0]
+                whole = P.parallel.one_component_at_a_time(lambda part: self._run_layers(part, progress))
+
+                def tail(tensor):
+                    for index, layer in enumerate(self.layers[:end]):
+                        if progress is not None:
+                            progress(index, layer)
+                    return self._run_layers(tensor, progress, start=end)
+                return streaming.run_shared(self.layers, x, plan, whole, tail)
         return P.parallel.map_parts(lambda part: self._run_layers(part, progress), x)
 
-    def _run_layers(self, x, progress=None):
+    def _run_layers(self, x, progress=None, start=0):
+        """The layers from ``start`` on, in this process (Sequential: streaming what can be)."""
         indices = {id(layer): index for index, layer in enumerate(self.layers)}
 
         def report(layer):
@@ -184,7 +198,9 @@ class EncryptedModel:
             report(layer)
             return out
         if isinstance(self, keras.Sequential):  # wide hidden layers stream block by block
-            return streaming.run_sequential(self.layers, x, step, report)
+            return streaming.run_sequential(self.layers[start:], x, step, report)
+        if start:
+            raise ValueError("Only Sequential models run from a given layer on.")
         return walk(self, x, step)
 
     def encryption_costs(self):

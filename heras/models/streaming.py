@@ -99,20 +99,22 @@ def blocks_for(first, hidden_shape, block_features):
             for a, b in channel_blocks(hidden_shape, block_features)]
 
 
-def run_segment(layers, x, block_features):
-    """``layers`` (a segment from :func:`find_segment`) applied to ``x`` block by block.
-
-    Returns None when the segment fits in one block (run it layer by layer instead).
-    """
-    first, middle, dense = layers[0], layers[1:-1], layers[-1]
+def segment_blocks(layers, x, block_features):
+    """The blocks of the segment ``layers`` (from :func:`find_segment`) on inputs like ``x``,
+    or None when it cannot stream or fits in one block (run it layer by layer instead)."""
+    first, middle = layers[0], layers[1:-1]
     hidden_shape = tuple(first.compute_output_shape((None,) + tuple(x.shape))[1:])
     if len(hidden_shape) > 1 and not any(isinstance(layer, Flatten) for layer in middle):
         return None  # the Dense would act on the last axis of a feature map: not one sum
     blocks = blocks_for(first, hidden_shape, block_features)
-    if len(blocks) < 2:
-        return None
+    return blocks if len(blocks) >= 2 else None
+
+
+def partial_sum(layers, x, blocks):
+    """sum over ``blocks`` of W[B] . f(A_B(x)): the segment's Dense product (no bias) restricted
+    to those blocks, summed in a binary tree."""
+    first, middle, dense = layers[0], layers[1:-1], layers[-1]
     kernel = dense.weight_for("kernel", x)
-    bias = dense.weight_for("bias", x)
     pending = []  # binary-tree sum: (height, partial) with strictly decreasing heights
     for hidden_of, rows in blocks:
         hidden = hidden_of(x)
@@ -128,9 +130,85 @@ def run_segment(layers, x, block_features):
     total = pending.pop()[1]
     while pending:
         total = P.add(pending.pop()[1], total)
+    return total
+
+
+def finish_segment(layers, x, total):
+    """The segment's output from the sum of all its blocks: the Dense bias and activation."""
+    dense = layers[-1]
+    bias = dense.weight_for("bias", x)
     if bias is not None:
         total = P.add(total, np.asarray(bias))
     return dense.heras_activation(total)
+
+
+def run_segment(layers, x, block_features):
+    """``layers`` (a segment from :func:`find_segment`) applied to ``x`` block by block.
+
+    Returns None when the segment fits in one block (run it layer by layer instead).
+    """
+    blocks = segment_blocks(layers, x, block_features)
+    if blocks is None:
+        return None
+    return finish_segment(layers, x, partial_sum(layers, x, blocks))
+
+
+def shared_component_plan(layers, x, workers, block_features=None):
+    """How to spread a BFV forward pass over ``workers`` processes when they do not divide the
+    CRT components evenly, or None.
+
+    k components on w processes: each process runs k // w components whole, and the k % w
+    remaining ("shared") components are split by blocks of the model's leading streamed
+    segment, every process computing a share of each one's blocks. 3 primes on 2 cores: 1.5
+    primes per process instead of 3 processes taking turns on 2 cores. Returns
+    (segment end, blocks, whole component chunks, shared component indices).
+    """
+    components = x.data.shape[0]
+    block_features = block_features_setting() if block_features is None else block_features
+    if (workers <= 1 or components % workers == 0 or block_features <= 0 or x.scheme != "bfv"
+            or not layers):
+        return None
+    end = find_segment(layers, 0)
+    blocks = segment_blocks(layers[:end], x, block_features) if end else None
+    if blocks is None or len(blocks) < workers:
+        return None
+    whole = components - components % workers
+    chunks = [c for c in np.array_split(np.arange(whole), workers)] if whole else [np.arange(0)] * workers
+    return end, blocks, chunks, list(range(whole, components))
+
+
+def run_shared(layers, x, plan, run_whole, run_tail):
+    """Run the plan of :func:`shared_component_plan`: ``run_whole(view)`` computes whole
+    components, ``run_tail(tensor)`` the layers after the segment; returns the stitched output.
+
+    Every process's share of a shared component is a partial sum of the segment's Dense
+    product; this process adds the shares (exact mod t, bounds add up as in one process) and
+    runs the rest of the network on the total, which is small (the segment's outputs).
+    """
+    end, blocks, chunks, shared = plan
+    segment = layers[:end]
+    shares = np.array_split(np.arange(len(blocks)), len(chunks))
+    views = {j: P.parallel.component_view(x, [j]) for j in shared}
+
+    def job(i):
+        def work():
+            out = [run_whole(P.parallel.component_view(x, chunks[i]))] if chunks[i].size else []
+            return out + [partial_sum(segment, views[j], [blocks[b] for b in shares[i]]) for j in shared]
+        return work
+    contexts = []
+    for chunk in chunks:
+        whole = [P.parallel.component_view(x, chunk).context] if chunk.size else []
+        contexts.append(whole + [views[j].context for j in shared])
+    results = P.parallel.run_jobs([job(i) for i in range(len(chunks))], contexts)
+    wholes = [r[0] for r, chunk in zip(results, chunks) if chunk.size]
+    finished = []
+    for position, j in enumerate(shared):
+        parts = [r[position + (1 if chunk.size else 0)] for r, chunk in zip(results, chunks)]
+        total = parts[0]
+        for part in parts[1:]:
+            total = P.add(total, part)
+        finished.append(run_tail(finish_segment(segment, views[j], total)))
+    return P.parallel.stitch_components(wholes + finished, x)
 
 
 def run_sequential(layers, x, step, progress=None, block_features=None):

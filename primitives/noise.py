@@ -6,7 +6,8 @@ tensor carries an estimate of the budget it has used, so an op that would exhaus
 is refused before it runs. Decryption additionally measures the true budget of every
 ciphertext with the secret key and refuses garbage.
 
-Calibration (SEAL 4.1 via TenSEAL 0.3.18, 128-bit ``BFVDefault`` coefficient moduli, public-key
+Calibration (SEAL 4.1 via TenSEAL 0.3.18, 128-bit ``BFVDefault`` coefficient moduli; the
+selection regroups the same bits into fewer primes, which measures the same budgets; public-key
 encryption of uniformly random slots; SEAL's ``invariant_noise_budget``, which floors to whole
 bits, minimum over 4 key generations; costs are differences of floored budgets, so +-1 bit):
 

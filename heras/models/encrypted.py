@@ -176,12 +176,9 @@ class EncryptedModel:
             if plan is not None:
                 end = plan[0]
                 whole = P.parallel.one_component_at_a_time(lambda part: self._run_layers(part, progress))
-
-                def tail(tensor):
-                    for index, layer in enumerate(self.layers[:end]):
-                        if progress is not None:
-                            progress(index, layer)
-                    return self._run_layers(tensor, progress, start=end)
+                # progress: this process's whole primes report every layer, the shared primes'
+                # finish (after the workers' shares arrive) the layers after the segment
+                tail = lambda tensor: self._run_layers(tensor, progress, start=end)  # noqa: E731
                 return streaming.run_shared(self.layers, x, plan, whole, tail)
         return P.parallel.map_parts(lambda part: self._run_layers(part, progress), x)
 

@@ -3,8 +3,9 @@
 Each model is a config in ``configs/`` run end to end (train, discretise, select parameters,
 encrypt a full batch, forward on the server, decrypt) in its own process, so its peak memory is
 its own. Dense models are also run with the straightforward TenSEAL implementation
-(``benchmarks/tenseal_reference.py``) on the same integer weights, parameters and batch; the
-ratio compares server forward times on that batch.
+(``benchmarks/tenseal_reference.py``) on the same integer weights, parameters and batch
+(coefficient modulus: the same bits in SEAL's default primes, see that module); the ratio
+compares server forward times on that batch.
 
     SEALION_DATA=../shared/data python benchmarks/sealion_table.py
     python benchmarks/sealion_table.py --configs mnist_dnn30 --set training.epochs=2   # smoke run
@@ -94,6 +95,11 @@ def table(rows, facts):
         lines.append(f"| {r['model']} | {r['dataset']} | {r['scheme'].upper()} | {r['activations']:,} | {nt} | "
                      f"{r['batch_size']:,} | {r['latency_s']:.2f} | {r['throughput_per_hour']:,.0f} | {acc} | "
                      f"{r.get('exact', '-')} | {r['peak_memory_mb']:,.0f} | {ts_s} | {ratio} |")
+    splits = sorted({str(r["tenseal"]["coeff_mod_bit_sizes"]) for r in rows
+                     if "coeff_mod_bit_sizes" in (r.get("tenseal") or {})})
+    if splits:
+        lines += ["", f"TenSEAL ran on SEAL's default coefficient primes {', '.join(splits)} (same bits as ours; "
+                      "see benchmarks/tenseal_reference.py)."]
     lines += ["", machine_line(facts)]
     return "\n".join(lines)
 

@@ -3,15 +3,22 @@
 What a TenSEAL user writes: the batch across slots (``ts.bfv_tensor(..., batch=True)``), each
 dense layer one ``mm`` with the integer weights, ``square()`` for the activation, ``+`` for the
 bias. TenSEAL has one plaintext modulus, so a plan with k CRT primes runs k times (one context
-per prime, the same n and coefficient moduli as ours) and the residues are recombined; the
-outputs are checked bit for bit against our discretised model. TenSEAL does no overflow or
-noise checking: a mismatch here is reported, not raised.
+per prime, the same n, plaintext primes and coefficient modulus bits as ours) and the
+residues are recombined; the outputs are checked bit for bit against our discretised model.
+TenSEAL does no overflow or noise checking: a mismatch here is reported, not raised.
+
+Coefficient primes: TenSEAL gets SEAL's ``BFVDefault`` split of the same bits (what its users
+get), not ours (the same bits in fewer, larger primes). With plaintext primes smaller than
+every coefficient prime, SEAL multiplies by a negative weight w as t - |w|, which costs
+log2(t) noise bits instead of log2|w|: DNN-30 (one 55-bit t) on our 58-bit primes decrypts to
+garbage under TenSEAL. Our backend multiplies by |w| and negates, so it is unaffected.
 """
 
 import time
 
 import numpy as np
 import tenseal as ts
+from tenseal import sealapi
 
 from primitives import crt
 
@@ -52,9 +59,10 @@ def run(model, plan, x_quantized, repeats=1):
     x = np.asarray(x_quantized).reshape(len(x_quantized), -1)
     steps = dense_layers(model)
     residues, timing = [], {"encrypt_s": 0.0, "forward_s": 0.0, "decrypt_s": 0.0}
+    coeff_bits = default_coeff_mod_bit_sizes(params)
     for t in params.plain_moduli:
         context = ts.context(ts.SCHEME_TYPE.BFV, poly_modulus_degree=params.poly_modulus_degree,
-                             plain_modulus=t, coeff_mod_bit_sizes=list(params.coeff_mod_bit_sizes))
+                             plain_modulus=t, coeff_mod_bit_sizes=coeff_bits)
         start = time.perf_counter()
         encrypted = ts.bfv_tensor(context, ts.plain_tensor(np.mod(x, t).tolist(), dtype="int"),
                                   batch=True).reshape([1, x.shape[1]])
@@ -71,7 +79,21 @@ def run(model, plan, x_quantized, repeats=1):
         timing["decrypt_s"] += time.perf_counter() - start
         residues.append(np.mod(decrypted, t).astype(np.uint64))
     outputs = crt.reconstruct(residues, list(params.plain_moduli))
-    return {**timing, "outputs": outputs, "primes": len(params.plain_moduli)}
+    return {**timing, "outputs": outputs, "primes": len(params.plain_moduli), "coeff_mod_bit_sizes": coeff_bits}
+
+
+def default_coeff_mod_bit_sizes(params):
+    """SEAL's ``BFVDefault`` prime sizes for the plan's ring and security, when they have the
+    plan's total bits and no prime equal to a plaintext prime; else the plan's own sizes."""
+    levels = {128: sealapi.SEC_LEVEL_TYPE.TC128, 192: sealapi.SEC_LEVEL_TYPE.TC192,
+              256: sealapi.SEC_LEVEL_TYPE.TC256}
+    n = params.poly_modulus_degree
+    default = sealapi.CoeffModulus.BFVDefault(n, levels[params.security])
+    bits = [m.bit_count() for m in default]
+    if (len(bits) < 2 or sum(bits) != sum(params.coeff_mod_bit_sizes)
+            or {m.value() for m in default} & set(params.plain_moduli)):
+        return list(params.coeff_mod_bit_sizes)
+    return bits
 
 
 def _forward(encrypted, steps, t):

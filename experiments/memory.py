@@ -64,12 +64,13 @@ class MemorySampler:
     """
 
     def __init__(self, interval=0.2):
-        self.interval, self.peak_mb = interval, None
+        self.interval, self.peak_mb, self.samples = interval, None, 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _sample(self):
         value = tree_pss_mb()
+        self.samples += 1
         if value is not None:
             self.peak_mb = value if self.peak_mb is None else max(self.peak_mb, value)
 

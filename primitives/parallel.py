@@ -127,7 +127,10 @@ def run_jobs(jobs, contexts):
     ``jobs[0]`` runs in this process, every other job in a forked worker whose tensors come
     back serialised and are rebuilt under ``contexts[i][j]`` (the context of the job's j-th
     result). A worker's exception is raised here, with the worker's traceback as its cause.
+    Without ``os.fork`` (not POSIX) the jobs run here one after the other.
     """
+    if not hasattr(os, "fork"):
+        return [job() for job in jobs]
     children = [_fork(job) for job in jobs[1:]]
     try:
         first = jobs[0]()

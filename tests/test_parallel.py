@@ -126,3 +126,25 @@ def test_each_process_runs_its_crt_components_one_at_a_time(bfv_big_context, rng
     reference = network(w)(enc)
     assert out.bound.tolist() == reference.bound.tolist()
     np.testing.assert_array_equal(out.noise_used_bits, reference.noise_used_bits)
+
+
+def test_run_jobs_returns_each_jobs_tensors_in_order(bfv_big_context, rng, monkeypatch):
+    """Jobs with several results come back in order, forked or (no os.fork) one after the other."""
+    x = rng.integers(-9, 9, size=(4, 3))
+    enc = P.encrypt(bfv_big_context.public(), x, bound=9)
+    views = [parallel.component_view(enc, [i]) for i in range(2)]
+    jobs = [lambda v=v: [P.add(v, 1), P.square(v)] for v in views]
+    contexts = [[v.context, v.context] for v in views]
+    for forked in (True, False):
+        if not forked:
+            monkeypatch.delattr(parallel.os, "fork")
+        results = parallel.run_jobs(jobs, contexts)
+        assert [len(r) for r in results] == [2, 2]
+        for i, (plus, squared) in enumerate(results):
+            expected = views[i]
+            np.testing.assert_array_equal(plus.data.shape, expected.data.shape)
+            assert plus.bound.tolist() == P.add(expected, 1).bound.tolist()
+            assert squared.bound.tolist() == P.square(expected).bound.tolist()
+        whole = parallel.stitch_components([r[0] for r in results] + [P.add(parallel.component_view(enc, [j]), 1)
+                                            for j in (2, 3)], enc)
+        np.testing.assert_array_equal(P.decrypt(bfv_big_context, whole), x + 1)

@@ -171,7 +171,7 @@ class EncryptedModel:
                                f"encrypted tensor has shape {tuple(x.shape)}.")
         # BFV CRT primes (or ciphertext groups) are independent: one process per core; when
         # the cores do not divide the primes, the leftover primes' streamed blocks are shared
-        if isinstance(self, keras.Sequential) and P.is_encrypted(x) and x.scheme == "bfv":
+        if isinstance(self, keras.Sequential) and P.is_encrypted(x):  # the plan checks the scheme
             plan = streaming.shared_component_plan(self.layers, x, P.parallel.worker_count())
             if plan is not None:
                 end = plan[0]

@@ -173,7 +173,7 @@ def shared_component_plan(layers, x, workers, block_features=None):
     if blocks is None or len(blocks) < workers:
         return None
     whole = components - components % workers
-    chunks = [c for c in np.array_split(np.arange(whole), workers)] if whole else [np.arange(0)] * workers
+    chunks = np.array_split(np.arange(whole), workers)   # empty chunks when whole == 0
     return end, blocks, chunks, list(range(whole, components))
 
 
@@ -189,26 +189,25 @@ def run_shared(layers, x, plan, run_whole, run_tail):
     segment = layers[:end]
     shares = np.array_split(np.arange(len(blocks)), len(chunks))
     views = {j: P.parallel.component_view(x, [j]) for j in shared}
+    wholes = [[P.parallel.component_view(x, chunk)] if chunk.size else [] for chunk in chunks]
 
     def job(i):
         def work():
-            out = [run_whole(P.parallel.component_view(x, chunks[i]))] if chunks[i].size else []
+            out = [run_whole(view) for view in wholes[i]]
             return out + [partial_sum(segment, views[j], [blocks[b] for b in shares[i]]) for j in shared]
         return work
-    contexts = []
-    for chunk in chunks:
-        whole = [P.parallel.component_view(x, chunk).context] if chunk.size else []
-        contexts.append(whole + [views[j].context for j in shared])
+    contexts = [[view.context for view in wholes[i]] + [views[j].context for j in shared]
+                for i in range(len(chunks))]
     results = P.parallel.run_jobs([job(i) for i in range(len(chunks))], contexts)
-    wholes = [r[0] for r, chunk in zip(results, chunks) if chunk.size]
+    computed = [out for r, views_i in zip(results, wholes) for out in r[:len(views_i)]]
     finished = []
     for position, j in enumerate(shared):
-        parts = [r[position + (1 if chunk.size else 0)] for r, chunk in zip(results, chunks)]
+        parts = [r[len(views_i) + position] for r, views_i in zip(results, wholes)]
         total = parts[0]
         for part in parts[1:]:
             total = P.add(total, part)
         finished.append(run_tail(finish_segment(segment, views[j], total)))
-    return P.parallel.stitch_components(wholes + finished, x)
+    return P.parallel.stitch_components(computed + finished, x)
 
 
 def run_sequential(layers, x, step, progress=None, block_features=None):

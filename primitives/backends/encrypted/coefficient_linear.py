@@ -435,12 +435,12 @@ class _Workspace:
         self.product = np.empty((rows * len(plan.matrices), width), dtype=np.float64)
         self.rows, self.width, self._quotient = rows, width, None
 
-    def quotient_buffers(self, rows):
+    def quotient_buffers(self):
         """(float64 estimate, int64 total, int64 term) arrays of rows x width, made once."""
         if self._quotient is None:
-            self._quotient = (np.empty((rows, self.width), dtype=np.float64),
-                              np.empty((rows, self.width), dtype=np.int64),
-                              np.empty((rows, self.width), dtype=np.int64))
+            shape = (self.rows, self.width)
+            self._quotient = (np.empty(shape, dtype=np.float64), np.empty(shape, dtype=np.int64),
+                              np.empty(shape, dtype=np.int64))
         return self._quotient
 
 
@@ -523,7 +523,7 @@ def _quotient_residues(plan, work, q):
     value fits in int64; one conditional add or subtract of q makes it canonical.
     """
     rows = work.rows
-    estimate, total, term = work.quotient_buffers(rows)
+    estimate, total, term = work.quotient_buffers()
     q_signed = np.int64(q)
     first = True
     for l in range(plan.limbs):

@@ -55,3 +55,29 @@ def stitch_units(results, x):
         parts = [results[(g, j)] for g in range(groups)]
         per_component.append(parts[0] if groups == 1 else _stitch(parts, 1, component_view(x, [j])))
     return _stitch(per_component, 0, x)
+
+
+def pack(unit):
+    """A unit (one component) for another process: ``("coefficients", header, uint64 array)``
+    (raw coefficients, copied at memory speed) or, when its ciphertexts differ in level or
+    size, ``("bytes", serialize())``."""
+    from .backends.encrypted import transfer
+    packed = transfer.to_arrays(unit)
+    return ("coefficients", *packed) if packed is not None else ("bytes", unit.serialize())
+
+
+def unpack(packed, context):
+    """The unit :func:`pack` made, rebuilt under ``context`` (checked: keys, parameters, shape,
+    every coefficient below its prime)."""
+    from .backends.encrypted import transfer
+    from .encrypted_tensor import EncryptedTensor
+    if packed[0] == "coefficients":
+        return transfer.from_arrays(packed[1], packed[2], context)
+    if packed[0] == "bytes":
+        return EncryptedTensor.from_bytes(packed[1], context)
+    raise ValueError(f"Unknown packed unit kind {packed[0]!r}; expected 'coefficients' or 'bytes'.")
+
+
+def packed_size(packed):
+    """Bytes a packed unit moves (its array or bytes; the header is a few hundred bytes)."""
+    return packed[2].nbytes if packed[0] == "coefficients" else len(packed[1])

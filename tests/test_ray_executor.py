@@ -115,8 +115,17 @@ def test_nothing_sent_to_ray_holds_the_secret_key(batch, ray_instance, monkeypat
     monkeypatch.setattr(ray, "put", lambda value, **kw: sent.append(value) or original_put(value, **kw))
     out = model.encrypted_forward(private_query, executor=RayExecutor())
     np.testing.assert_array_equal(P.decrypt(client, out), model.predict_discretized(x[:50]))
-    payloads = [blob for value in sent for blob in (value.values() if isinstance(value, dict) else [value])]
-    assert len(payloads) >= 3 + 2   # 3 units, the public context, the model's files
+    payloads = []
+    for value in sent:
+        if isinstance(value, dict):           # the prepared model's files
+            payloads += list(value.values())
+        elif isinstance(value, tuple):        # a unit: ciphertext coefficients and their header
+            assert value[0] == "coefficients" and value[2].dtype == np.uint64 and value[2].shape[1] == 2
+            payloads += [json.dumps(value[1]).encode(), value[2].tobytes()]
+        else:                                 # the public context
+            assert not P.Context.from_bytes(value).has_secret_key
+            payloads.append(value)
+    assert len(sent) == 3 + 2   # 3 units (3 primes x 1 group), the public context, the model's files
     io = P.serialization.SealObjectIO()
     secrets = [io.to_bytes(component.secret_key) for component in client.components]
     assert all(secret in client.serialize(save_secret_key=True) for secret in secrets)   # the check can see it

@@ -5,7 +5,8 @@ encrypts G full ciphertext groups (G x n test images, repeated as needed) and ti
 server's forward pass three ways on the same ciphertexts:
 
 - in-process: the local executor (this machine's process pool: CRT primes and ciphertext
-  groups in forked processes, ``SEALION_WORKERS`` unset, so one per core);
+  groups in forked processes, ``SEALION_WORKERS`` unset, so one per core; forked afresh for
+  every pass, so there is no cold pass to discard);
 - Ray with 1 and with 2 worker CPUs (a local Ray instance started for each, no dashboard):
   one task per (ciphertext group, CRT prime).
 
@@ -54,11 +55,14 @@ def prepared(config_name, epochs, log):
     return model, plan, data[1][0], config.model.name
 
 
-def timed_passes(forward, repeats):
-    """(cold seconds, median seconds of ``repeats`` more passes, last output)."""
-    start = time.perf_counter()
-    out = forward()
-    cold = time.perf_counter() - start
+def timed_passes(forward, repeats, cold_pass=True):
+    """(cold seconds, median seconds of ``repeats`` more passes, last output); without
+    ``cold_pass``, cold is None and the ``repeats`` passes are all there is."""
+    cold = None
+    if cold_pass:
+        start = time.perf_counter()
+        out = forward()
+        cold = time.perf_counter() - start
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
@@ -78,7 +82,8 @@ def bench_model(config_name, groups, workers_list, repeats, epochs, log=print):
             "primes": len(plan.parameters.plain_moduli), "groups": query.groups, "samples": samples,
             "units": query.groups * len(plan.parameters.plain_moduli), "repeats": repeats}
     log(f"{label}: {samples:,} samples in {query.groups} group(s) x {base['primes']} CRT prime(s); in-process")
-    cold, median, local = timed_passes(lambda: model.encrypted_forward(query), repeats)
+    # the process pool forks afresh for every pass: nothing to warm up
+    cold, median, local = timed_passes(lambda: model.encrypted_forward(query), repeats, cold_pass=False)
     expected = P.decrypt(client, local)
     del local
     rows = [{**base, "executor": "in-process", "workers": "2 cores", "cold_s": cold, "median_s": median,

@@ -89,7 +89,7 @@ class RayExecutor:
         self.last_run = None  # figures of the latest forward pass (bytes moved, units, workers)
         self._ray = self._task = None
         self._started_ray = False
-        self._shared = {}  # (kind, key) -> (key, object ref, bytes)
+        self._shared = {}  # (kind, identity) -> (digest, object ref, size in bytes, the object)
 
     # ----------------------------------------------------------------- lifecycle
     def start(self):

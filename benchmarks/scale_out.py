@@ -6,12 +6,13 @@ server's forward pass three ways on the same ciphertexts:
 
 - in-process: the local executor (this machine's process pool: CRT primes and ciphertext
   groups in forked processes, ``SEALION_WORKERS`` unset, so one per core; forked afresh for
-  every pass, so there is no cold pass to discard);
+  every pass, so it has no start-up to leave out);
 - Ray with 1 and with 2 worker CPUs (a local Ray instance started for each, no dashboard):
   one task per (ciphertext group, CRT prime).
 
-Reported per run: the median forward time over ``--repeats`` passes after one cold pass (the
-cold pass includes starting the workers and loading the model in them), throughput in samples
+Reported per run: the start-up (Ray, then ``RayExecutor.warm_up``: the workers start, import
+TensorFlow and load the model and keys), the median forward time over ``--repeats`` passes,
+throughput in samples
 per hour (full groups / median time), its ratio to the in-process run, exact equality with the
 in-process integers, the bytes each task moves (unit input and output, the model and public
 context shipped once), and the workers' peak resident memory.
@@ -42,7 +43,7 @@ from heras.execution.ray_executor import RayExecutor, import_ray  # noqa: E402
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 COLUMNS = [("model", "model"), ("n", "n"), ("primes", "CRT primes"), ("groups", "groups"),
-           ("samples", "samples"), ("executor", "executor"), ("workers", "workers"), ("cold_s", "cold s"),
+           ("samples", "samples"), ("executor", "executor"), ("workers", "workers"), ("start_s", "start s"),
            ("median_s", "median s"), ("throughput_per_hour", "samples/h"), ("ratio", "vs in-process"),
            ("exact", "exact"), ("unit_input_mb", "unit in MB"), ("unit_output_mb", "unit out MB"),
            ("context_mb", "context MB"), ("model_kb", "model KB"), ("worker_peak_rss_mb", "worker peak MB")]
@@ -55,23 +56,17 @@ def prepared(config_name, epochs, log):
     return model, plan, data[1][0], config.model.name
 
 
-def timed_passes(forward, repeats, cold_pass=True):
-    """(cold seconds, median seconds of ``repeats`` more passes, last output); without
-    ``cold_pass``, cold is None and the ``repeats`` passes are all there is."""
-    cold = None
-    if cold_pass:
-        start = time.perf_counter()
-        out = forward()
-        cold = time.perf_counter() - start
+def timed_passes(forward, repeats):
+    """(median seconds of ``repeats`` calls of ``forward``, the last output)."""
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
         out = forward()
         times.append(time.perf_counter() - start)
-    return cold, statistics.median(times), out
+    return statistics.median(times), out
 
 
-def bench_model(config_name, groups, workers_list, repeats, epochs, log=print):
+def bench_model(config_name, groups, workers_list, repeats, epochs, log=print, on_row=lambda rows: None):
     model, plan, x_test, label = prepared(config_name, epochs, log)
     slots = plan.parameters.slot_count
     samples = groups * slots
@@ -83,10 +78,10 @@ def bench_model(config_name, groups, workers_list, repeats, epochs, log=print):
             "units": query.groups * len(plan.parameters.plain_moduli), "repeats": repeats}
     log(f"{label}: {samples:,} samples in {query.groups} group(s) x {base['primes']} CRT prime(s); in-process")
     # the process pool forks afresh for every pass: nothing to warm up
-    cold, median, local = timed_passes(lambda: model.encrypted_forward(query), repeats, cold_pass=False)
+    median, local = timed_passes(lambda: model.encrypted_forward(query), repeats)
     expected = P.decrypt(client, local)
     del local
-    rows = [{**base, "executor": "in-process", "workers": "2 cores", "cold_s": cold, "median_s": median,
+    rows = [{**base, "executor": "in-process", "workers": "2 cores", "median_s": median,
              "throughput_per_hour": samples / median * 3600, "ratio": 1.0, "exact": True}]
     in_process = median
     ray = import_ray()
@@ -95,17 +90,21 @@ def bench_model(config_name, groups, workers_list, repeats, epochs, log=print):
         if ray.is_initialized():
             ray.shutdown()
         with RayExecutor(num_cpus=workers) as executor:
-            cold, median, out = timed_passes(lambda: model.encrypted_forward(query, executor=executor), repeats)
+            start = time.perf_counter()   # Ray, the workers, TensorFlow and the model in them
+            warmed = executor.warm_up(model, query.context)
+            start_s = time.perf_counter() - start
+            median, out = timed_passes(lambda: model.encrypted_forward(query, executor=executor), repeats)
             run = executor.last_run
         exact = bool(np.array_equal(P.decrypt(client, out).astype(object), expected.astype(object)))
-        rows.append({**base, "executor": "ray", "workers": workers, "cold_s": cold, "median_s": median,
+        rows.append({**base, "executor": "ray", "workers": workers, "start_s": start_s, "median_s": median,
                      "throughput_per_hour": samples / median * 3600, "ratio": in_process / median,
                      "exact": exact, "unit_input_mb": run["unit_input_bytes"] / 1e6,
                      "unit_output_mb": run["unit_output_bytes"] / 1e6, "context_mb": run["context_bytes"] / 1e6,
                      "model_kb": run["model_bytes"] / 1e3, "worker_peak_rss_mb": run["worker_peak_rss_mb"],
                      "unit_seconds_median": statistics.median(run["unit_seconds"]),
-                     "worker_pids": len(run["worker_pids"])})
+                     "worker_pids": len(run["worker_pids"]), "workers_warmed": warmed})
         log(str(rows[-1]))
+        on_row(rows)
         if not exact:
             raise SystemExit(f"{label}: the Ray run's integers differ from the in-process run's")
     return rows
@@ -121,7 +120,7 @@ def main(argv=None):
     parser.add_argument("--cnn-config", default="mnist_cnn16", choices=["mnist_cnn16", "mnist_cnn16_fast"],
                         help="mnist_cnn16 (8-bit, 5 CRT primes) or mnist_cnn16_fast (3 primes, lighter)")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="Ray worker CPUs to try")
-    parser.add_argument("--repeats", type=int, default=2, help="timed passes after the cold one")
+    parser.add_argument("--repeats", type=int, default=2, help="timed forward passes per run (median)")
     parser.add_argument("--epochs", type=int, default=1, help="training epochs (timings do not depend on them)")
     parser.add_argument("--output", default=str(DEFAULT_OUTPUT))
     parser.add_argument("--quick", action="store_true", help="digits model (quickstart), 2 groups, 1 repeat")
@@ -133,13 +132,18 @@ def main(argv=None):
         plans = [{"dnn30": ("mnist_dnn30", args.dnn_groups), "cnn16": (args.cnn_config, args.cnn_groups)}[m]
                  for m in args.models]
     facts = machine()
+    name = "scale_out_quick" if args.quick else "scale_out"
+
+    def save(rows):   # after every run too, so a long benchmark stopped early keeps its figures
+        markdown = "\n\n".join([machine_line(facts), markdown_table(rows, COLUMNS)])
+        return markdown, write_results(args.output, name, {"machine": facts, "arguments": vars(args), "rows": rows},
+                                       markdown)
     rows = []
     for config_name, groups in plans:
-        rows += bench_model(config_name, groups, args.workers, args.repeats, args.epochs)
+        rows += bench_model(config_name, groups, args.workers, args.repeats, args.epochs,
+                            on_row=lambda model_rows: save(rows + model_rows))
     import_ray().shutdown()
-    markdown = "\n\n".join([machine_line(facts), markdown_table(rows, COLUMNS)])
-    name = "scale_out_quick" if args.quick else "scale_out"
-    paths = write_results(args.output, name, {"machine": facts, "arguments": vars(args), "rows": rows}, markdown)
+    markdown, paths = save(rows)
     print(markdown)
     print("wrote", *paths)
     return rows

@@ -121,6 +121,17 @@ class RayExecutor:
     def __exit__(self, *exc):
         self.close()
 
+    def warm_up(self, model, context):
+        """Put ``model`` and the public ``context`` in the object store and load them in the
+        workers ahead of the first batch (one task per CPU of the cluster; Ray starts workers
+        for them), so the first forward pass does not pay for starting workers and importing
+        TensorFlow there. Returns the number of distinct workers that loaded them."""
+        self.start()
+        shared = (*self._share("model", model), *self._share("context", context))
+        cpus = max(1, int(self._ray.cluster_resources().get("CPU", 1)))
+        warm = self._ray.remote(_warm).options(num_cpus=1, max_retries=self.max_retries)
+        return len(set(self._ray.get([warm.remote(shared[0:2], shared[2:4]) for _ in range(cpus)])))
+
     # ----------------------------------------------------------------- the forward pass
     def forward(self, model, x, progress=None):
         """``model``'s output on the encrypted ``x``, computed unit by unit on Ray.
@@ -255,11 +266,22 @@ def _cached(kind, key, ref, load):
     return _worker_cache[entry]
 
 
+def _shared_objects(model_share, context_share):
+    """The worker's copies of the shared model and public context (loaded on first use)."""
+    return (_cached("model", model_share[0], model_share[1], _load_model),
+            _cached("context", context_share[0], context_share[1], _load_context))
+
+
+def _warm(model_share, context_share):
+    """Ray task of :meth:`RayExecutor.warm_up`: load the shared objects; return this worker's pid."""
+    _shared_objects(model_share, context_share)
+    return os.getpid()
+
+
 def _run_unit(model_share, context_share, unit, component):
-    """Ray task: the model's output on one (group, prime) unit; returns (bytes, worker figures)."""
+    """Ray task: the model's output on one (group, prime) unit; returns (packed unit, figures)."""
     started = time.perf_counter()
-    model = _cached("model", model_share[0], model_share[1], _load_model)
-    context = _cached("context", context_share[0], context_share[1], _load_context)
+    model, context = _shared_objects(model_share, context_share)
     view = P.Context(context.parameters, _components=[context.components[component]], _key_id=context.key_id)
     out = work_units.pack(model._run_layers(work_units.unpack(unit, view)))
     return out, {"pid": os.getpid(), "seconds": time.perf_counter() - started,

@@ -29,6 +29,7 @@ from tests.helpers import batching_primes
 ray = pytest.importorskip("ray", reason='the Ray executor needs pip install -e ".[test]" (or ".[ray]")')
 
 SAMPLES = 2 * 4096 + 37   # 3 ciphertext groups at n = 4096
+MEMORY_MONITOR = "RAY_memory_monitor_refresh_ms"
 QUICKSTART = Path(__file__).resolve().parents[1] / "configs" / "quickstart.yaml"
 
 
@@ -58,7 +59,17 @@ def batch():
 
 @pytest.fixture(scope="module")
 def ray_instance(batch):  # after `batch`: the local run forks before Ray's threads exist
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    # Ray's memory monitor kills workers when the *machine* nears full memory, whoever fills
+    # it, and retries them without end: off here, so other processes cannot stall the tests
+    saved = os.environ.get(MEMORY_MONITOR)
+    os.environ[MEMORY_MONITOR] = "0"
+    try:
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    finally:
+        if saved is None:
+            os.environ.pop(MEMORY_MONITOR)
+        else:
+            os.environ[MEMORY_MONITOR] = saved
     yield
     ray.shutdown()
 
@@ -84,7 +95,10 @@ def test_work_units_cover_the_batch_and_stitch_back(batch):
 def test_ray_gives_the_same_integers_as_the_local_run(batch, ray_instance):
     model, x, client, query, local = batch
     executor = RayExecutor()
+    assert executor.warm_up(model, query.context) >= 1   # workers hold the model and keys now
+    assert len(executor._shared) == 2
     out = model.encrypted_forward(query, executor=executor)
+    assert len(executor._shared) == 2
     _same(out, local, client)
     np.testing.assert_array_equal(P.decrypt(client, out), model.predict_discretized(x))
     run = executor.last_run

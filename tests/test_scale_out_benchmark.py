@@ -14,7 +14,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_scale_out_quick_matches_the_in_process_run(tmp_path):
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+           "RAY_memory_monitor_refresh_ms": "0"}   # see test_ray_executor.ray_instance
     done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "scale_out.py"), "--quick", "--workers", "2",
                            "--output", str(tmp_path)], cwd=ROOT, env=env, capture_output=True, text=True,
                           timeout=600)

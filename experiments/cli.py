@@ -39,17 +39,14 @@ def extend_params_command(commands):
 
 def run_experiment(args):
     from .config import load_config
-    from .results import markdown_table, table_row
-    from .runner import run
+    from .kinds import get_kind
     config = load_config(args.config, args.overrides)
-    results = run(config, output=args.output, overwrite=args.overwrite or None)
+    runner = get_kind(config.kind).runner()
+    results = runner.run(config, output=args.output, overwrite=args.overwrite or None)
+    text, code = runner.summary(results)
     print()
-    print(markdown_table([table_row(results)]), end="")
-    if results.get("exact") is False:
-        print(f"ERROR: {results['mismatched_samples']} encrypted predictions differ from the discretised "
-              "model's; see results.json.", file=sys.stderr)
-        return 1
-    return 0
+    print(text, end="")
+    return code
 
 
 def params_from_config_or_flags(args):

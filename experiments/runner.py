@@ -201,6 +201,17 @@ def encrypted_evaluation(model, plan, x, y, batch_size, log=print, verbose=None,
     return figures
 
 
+def summary(results):
+    """What ``sealion run`` prints after an inference run, and its exit code."""
+    from .results import markdown_table, table_row
+    text = markdown_table([table_row(results)])
+    if results.get("exact") is False:
+        print(f"ERROR: {results['mismatched_samples']} encrypted predictions differ from the discretised "
+              "model's; see results.json.", file=sys.stderr)
+        return text, 1
+    return text, 0
+
+
 def _parameter_fields(params):
     return {"poly_modulus_degree": params.poly_modulus_degree, "plain_moduli": list(params.plain_moduli),
             "coeff_mod_bit_sizes": list(params.coeff_mod_bit_sizes), "scale_bits": params.scale_bits}

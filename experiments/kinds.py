@@ -24,6 +24,7 @@ class Kind:
         description: one line for error messages and ``--help``.
         sections: extra config sections, ``{name: "module:DataclassName"}`` (imported on demand).
         needs_layers: whether ``model.layers`` (or ``model.load``) must be given.
+        takes_executor: whether ``run`` accepts ``executor=`` (``sealion run --executor``).
     """
 
     name: str
@@ -31,6 +32,7 @@ class Kind:
     description: str
     sections: dict = field(default_factory=dict)
     needs_layers: bool = True
+    takes_executor: bool = False
 
     def runner(self):
         """The module that runs this kind (imported on first use: it may import TensorFlow)."""
@@ -48,7 +50,8 @@ class Kind:
 #: Every kind ``sealion run`` knows, by the name a config gives in ``kind:``.
 KINDS = {kind.name: kind for kind in (
     Kind("inference", "experiments.runner",
-         "train (or load) a model, prepare it, run the test set encrypted and compare"),
+         "train (or load) a model, prepare it, run the test set encrypted and compare",
+         takes_executor=True),
 )}
 
 DEFAULT_KIND = "inference"

@@ -79,7 +79,7 @@ def evaluation_samples(config, data):
     return test_count if wanted is None else min(wanted, test_count)
 
 
-def run(config, output=None, overwrite=None, log=print, verbose=None):
+def run(config, output=None, overwrite=None, log=print, verbose=None, executor=None):
     """Run ``config`` and write its results; returns the results dict.
 
     Args:
@@ -88,12 +88,13 @@ def run(config, output=None, overwrite=None, log=print, verbose=None):
         overwrite: replace earlier results there (default ``config.output.overwrite``).
         log: where progress lines go.
         verbose: Keras verbosity for training and progress bars (None: bars on a terminal).
+        executor: where the encrypted forward passes run (``heras.execution``; None: local).
     """
     overwrite = config.output.overwrite if overwrite is None else overwrite
     folder = claim_output_dir(output or config.output_dir(), overwrite)
     started = time.perf_counter()
     model, plan, data = prepare(config, log, verbose)
-    results = measure(config, model, plan, data, log, verbose)
+    results = measure(config, model, plan, data, log, verbose, executor)
     results["total_s"] = time.perf_counter() - started
     heras.deployment.save_prepared(model, folder / "prepared", overwrite=True)
     (folder / "parameters.yaml").write_text(plan.parameters.to_yaml(), encoding="utf-8")
@@ -103,7 +104,7 @@ def run(config, output=None, overwrite=None, log=print, verbose=None):
     return results
 
 
-def measure(config, model, plan, data, log=print, verbose=None):
+def measure(config, model, plan, data, log=print, verbose=None, executor=None):
     """Every figure of results.json for a prepared model: accuracies, costs, encrypted run."""
     (_, _), (x_test, y_test) = data
     log(str(plan))
@@ -123,7 +124,8 @@ def measure(config, model, plan, data, log=print, verbose=None):
     samples = evaluation_samples(config, data)
     with MemorySampler() as memory:  # encryption, server forward passes, decryption
         results.update(encrypted_evaluation(model, plan, x_test[:samples], y_test[:samples],
-                                            config.evaluation.batch_size, log, verbose, config.evaluation.repeats))
+                                            config.evaluation.batch_size, log, verbose, config.evaluation.repeats,
+                                            executor))
     upper_bound = peak_memory_mb()
     results["peak_memory_mb"] = memory.peak_mb if memory.peak_mb is not None else upper_bound
     results["peak_memory_mb_upper_bound"] = upper_bound
@@ -133,7 +135,7 @@ def measure(config, model, plan, data, log=print, verbose=None):
     return results
 
 
-def encrypted_evaluation(model, plan, x, y, batch_size, log=print, verbose=None, repeats=1):
+def encrypted_evaluation(model, plan, x, y, batch_size, log=print, verbose=None, repeats=1, executor=None):
     """Encrypt ``x`` batch by batch, run the server forward pass, decrypt and compare.
 
     Returns the encrypted figures of results.json: accuracy, agreement (with the discretised
@@ -169,7 +171,7 @@ def encrypted_evaluation(model, plan, x, y, batch_size, log=print, verbose=None,
             last = repeat == repeats - 1
             start = time.perf_counter()
             answer = model.encrypted_forward(query.pop() if last else query[0],
-                                             progress=progress if repeat == 0 else None)
+                                             progress=progress if repeat == 0 else None, executor=executor)
             latencies.append(time.perf_counter() - start)
             if not last:
                 del answer

@@ -14,6 +14,7 @@ import numpy as np
 
 import primitives as P
 from primitives import crt
+from .. import execution
 from .costs import check_encryptable, encryption_costs, format_costs
 from . import streaming
 from .preparation import prepare, walk
@@ -117,8 +118,12 @@ class EncryptedModel:
             return self.encrypted_forward(x)
         return super().predict(x, *args, **kwargs)
 
-    def evaluate(self, x=None, y=None, *args, encrypted=False, context=None, **kwargs):
+    def evaluate(self, x=None, y=None, *args, encrypted=False, context=None, executor=None, **kwargs):
         """Keras' evaluate; with ``encrypted=True``, encrypt, run, decrypt and report.
+
+        ``executor`` (encrypted only) says where the server's forward pass runs: None or
+        ``"local"`` (this machine), ``"ray"`` (a local Ray instance, shut down afterwards) or an
+        executor object such as ``heras.execution.ray_executor.RayExecutor(address=...)``.
 
         Returns (encrypted): a dict with accuracy, samples, latency_s (server forward),
         throughput_per_hour, encrypt_s, decrypt_s and agreement with the discretised (BFV)
@@ -133,7 +138,7 @@ class EncryptedModel:
         start = time.perf_counter()
         query = [self.encrypt_inputs(server, x)]  # popped below: the forward pass frees it early
         encrypt_s, start = time.perf_counter() - start, time.perf_counter()
-        answer = self.encrypted_forward(query.pop())
+        answer = self.encrypted_forward(query.pop(), executor=executor)
         latency_s, start = time.perf_counter() - start, time.perf_counter()
         raw = P.decrypt(client, answer)
         decrypt_s = time.perf_counter() - start
@@ -154,7 +159,7 @@ class EncryptedModel:
                 "agreement": float(np.mean(predictions == reference.argmax(axis=-1))), "exact": exact,
                 "parameters": repr(plan.parameters), **extra}
 
-    def encrypted_forward(self, x, progress=None):
+    def encrypted_forward(self, x, progress=None, executor=None):
         """Run every layer's ``call`` on the encrypted tensor ``x`` (public material only).
 
         The low-level step behind ``predict``: it uses the weights as they are (the prepared
@@ -163,12 +168,19 @@ class EncryptedModel:
         after each layer (progress bars, per-layer timing) for the part computed in this
         process: BFV CRT primes and ciphertext groups are spread over worker processes
         (:mod:`primitives.parallel`; ``SEALION_WORKERS=1`` keeps everything in one process).
+        ``executor`` runs the pass elsewhere: ``"ray"`` or an executor from :mod:`heras.execution`
+        (a Ray executor reports no per-layer progress: its layers run on other processes).
         """
         check_encryptable(self.layers)
         expected = tuple(self.inputs[0].shape[1:]) if self.inputs else None
         if expected is not None and tuple(x.shape) != expected:
             raise P.ShapeError(f"The model expects inputs of per-sample shape {expected}; the "
                                f"encrypted tensor has shape {tuple(x.shape)}.")
+        with execution.use(executor) as runner:
+            return runner.forward(self, x, progress)
+
+    def _forward_on_this_machine(self, x, progress=None):
+        """The forward pass in this machine's processes (the local executor)."""
         # BFV CRT primes (or ciphertext groups) are independent: one process per core; when
         # the cores do not divide the primes, the leftover primes' streamed blocks are shared
         if isinstance(self, keras.Sequential) and P.is_encrypted(x):  # the plan checks the scheme

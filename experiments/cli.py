@@ -40,9 +40,17 @@ def extend_params_command(commands):
 def run_experiment(args):
     from .config import load_config
     from .kinds import get_kind
+    from .results import ResultCheckError
     config = load_config(args.config, args.overrides)
     runner = get_kind(config.kind).runner()
-    results = runner.run(config, output=args.output, overwrite=args.overwrite or None)
+    try:
+        results = runner.run(config, output=args.output, overwrite=args.overwrite or None)
+    except ResultCheckError as failure:  # results written; say what broke, exit 1
+        if failure.results is not None:
+            print()
+            print(runner.summary(failure.results)[0], end="")
+        print(f"sealion run: error: {failure}", file=sys.stderr)
+        return 1
     text, code = runner.summary(results)
     print()
     print(text, end="")

@@ -1,6 +1,7 @@
 """What `sealion run` reports: figures that mean what they say, plots, one progress display."""
 
 import json
+import re
 from pathlib import Path
 
 import matplotlib.image
@@ -14,6 +15,19 @@ from experiments.results import ResultCheckError, check_results
 
 QUICKSTART = Path(__file__).resolve().parent.parent / "configs" / "quickstart.yaml"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+DOCS = Path(__file__).resolve().parent.parent / "docs" / "configs.md"
+
+
+def documented_figures():
+    """The keys the results.json table of docs/configs.md explains (first column)."""
+    table = DOCS.read_text().split("### results.json figures", 1)[1]
+    rows = [line.split("|")[1] for line in table.splitlines() if line.startswith("| `")]
+    return {name for row in rows for name in re.findall(r"`([a-z0-9_]+)`", row)}
+
+
+def assert_documented(folder):
+    stored = json.loads((folder / "results.json").read_text())
+    assert set(stored) - documented_figures() == set()
 
 
 def quickstart(output, **sections):
@@ -50,6 +64,7 @@ def test_plots_are_valid_pngs_linked_from_results_md(bfv_run):
         assert f"![{title}]({name})" in report
     stored = json.loads((folder / "results.json").read_text())
     assert stored["plots"] == results["plots"]
+    assert_documented(folder)
     history = stored["training_history"]
     assert len(history["loss"]) == len(history["val_loss"]) == len(history["accuracy"]) == 4
 
@@ -80,6 +95,7 @@ def test_ckks_error_is_measured_against_float64_and_within_the_proof(tmp_path, c
     assert results["max_abs_error"] < results["keras_float32_max_abs_diff"] / 10
     report = (tmp_path / "results.md").read_text()
     assert "**max_abs_error**" in report and "**proven_error_bound**" in report and "CHECK FAILED" not in report
+    assert_documented(tmp_path)
     assert "noise_budget_bits" not in results and set(results["plots"].values()) == {
         "training_curves.png", "layer_times.png"}
 

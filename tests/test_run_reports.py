@@ -131,3 +131,14 @@ def test_result_checks():
 def _write(path, raw):
     path.write_text(yaml.safe_dump(raw))
     return path
+
+
+def test_sealion_table_plot_is_a_png(tmp_path):
+    from benchmarks.sealion_table import plot
+    rows = [{"model": "DNN-30", "dataset": "mnist", "scheme": "bfv", "throughput_per_hour": 2e7,
+             "encrypted_accuracy": 0.975},
+            {"model": "DNN-30", "dataset": "mnist", "scheme": "ckks", "throughput_per_hour": 5e6,
+             "encrypted_accuracy": 0.97},
+            {"config": "mnist_cnn16.yaml", "failed": "signal 9"}]
+    path = plot(rows, tmp_path / "sealion_table.png")
+    assert path.read_bytes().startswith(PNG_SIGNATURE) and matplotlib.image.imread(path).shape[0] > 300

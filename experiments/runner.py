@@ -39,8 +39,8 @@ def prepare(config, log=print, verbose=None):
     else:
         log(f"Training {config.model.name} on {len(x_train):,} {config.dataset.name} images "
             f"for {config.training.epochs} epochs")
-        train(model, config, x_train, y_train, _keras_verbose(verbose if verbose is not None
-                                                              else config.training.verbose))
+        train(model, config, x_train, y_train, display_mode(verbose if verbose is not None
+                                                            else config.training.verbose))
     e = config.encryption
     samples = evaluation_samples(config, data)
     try:
@@ -300,10 +300,3 @@ def peak_memory_mb():
 def _tensorflow_version():
     import tensorflow
     return tensorflow.__version__
-
-
-def _keras_verbose(verbose):
-    """Keras verbosity: progress bars on a terminal, one line per epoch otherwise."""
-    if verbose is not None:
-        return verbose
-    return 1 if sys.stdout.isatty() else 2

@@ -76,6 +76,7 @@ class ForwardProgress:
             if self.total and self.done < self.total:
                 line += f", ~{elapsed / self.done * (self.total - self.done):.1f} s left"
             self.log(line)
+            sys.stdout.flush()  # a log file or CI pipe sees each step as it happens, not at exit
 
     def __repr__(self):
         return f"<ForwardProgress {self.title!r}: {self.done}/{self.total} steps>"

@@ -47,18 +47,25 @@ def run_experiment(args):
     from .config import load_config
     from heras import execution
     from .kinds import get_kind
+    from .results import ResultCheckError
     config = load_config(args.config, args.overrides)
     kind = get_kind(config.kind)
     runner = kind.runner()
     options = {}
-    if args.executor != "local" or args.address:
-        if not kind.takes_executor:
-            raise SystemExit(f"sealion run: --executor/--address apply to encrypted inference runs; "
-                             f"kind {kind.name!r} runs on this machine. Remove the option.")
-    with execution.use(args.executor, args.address) as executor:
-        if kind.takes_executor:
-            options["executor"] = executor
-        results = runner.run(config, output=args.output, overwrite=args.overwrite or None, **options)
+    if (args.executor != "local" or args.address) and not kind.takes_executor:
+        raise SystemExit(f"sealion run: --executor/--address apply to encrypted inference runs; "
+                         f"kind {kind.name!r} runs on this machine. Remove the option.")
+    try:
+        with execution.use(args.executor, args.address) as executor:
+            if kind.takes_executor:
+                options["executor"] = executor
+            results = runner.run(config, output=args.output, overwrite=args.overwrite or None, **options)
+    except ResultCheckError as failure:  # results written; say what broke, exit 1
+        if failure.results is not None:
+            print()
+            print(runner.summary(failure.results)[0], end="")
+        print(f"sealion run: error: {failure}", file=sys.stderr)
+        return 1
     text, code = runner.summary(results)
     print()
     print(text, end="")

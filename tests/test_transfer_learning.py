@@ -63,7 +63,7 @@ def test_logistic_regression_learns_and_stays_finite_on_constant_features(rng):
         LogisticRegression().predict(x)
 
 
-def test_vae_trains_with_keras_and_its_mean_head_is_extracted(rng):
+def test_vae_trains_with_keras_and_its_mean_head_is_extracted_and_served_with_ckks(rng, tmp_path):
     from applications.transfer_learning.vae import VAE, build_decoder, build_encoder, mean_encoder, train_vae
     keras.utils.set_random_seed(0)
     (x, _), _ = heras.datasets.digits.load_data()
@@ -76,6 +76,18 @@ def test_vae_trains_with_keras_and_its_mean_head_is_extracted(rng):
     served = mean_encoder(vae)
     assert isinstance(served, heras.models.Sequential) and len(served.outputs) == 1
     np.testing.assert_array_equal(served.predict(x, verbose=0), vae.encoder.predict(x, verbose=0)[0])
+
+    # CKKS: the served mean head through Client and Server, within its proven error bound
+    from applications.transfer_learning.pipeline import check_against_plaintext, encode_encrypted
+    plan = served.prepare_encryption("ckks", calibration=x, precision_bits=10)
+    folder = tmp_path / "ckks"
+    heras.deployment.save_prepared(served, folder)
+    client, server = heras.deployment.Client.from_folder(folder), heras.deployment.Server(folder)
+    encoded = encode_encrypted(client, server, x[:40], log=lambda *_: None)
+    figures = check_against_plaintext(server.model, x[:40], encoded)
+    assert figures["exact"] is None and figures["error_bound"] == plan.error_bound
+    assert figures["max_abs_latent_error"] <= plan.error_bound < 2.0 ** -10
+    assert encoded.figures()["encrypted_samples"] == 40 and encoded.figures()["latency_s"] > 0
 
 
 # ----------------------------------------------------------------- demo scripts

@@ -2,6 +2,7 @@
 scripts as separate processes exchanging files, and ``sealion run`` kind transfer_learning."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -94,7 +95,7 @@ def test_vae_trains_with_keras_and_its_mean_head_is_extracted_and_served_with_ck
 def _script(name, *args, cwd):
     run = subprocess.run([sys.executable, "-m", f"applications.transfer_learning.{name}", *map(str, args)],
                          capture_output=True, text=True, timeout=900, cwd=cwd,
-                         env={**__import__("os").environ, "PYTHONPATH": str(ROOT)})
+                         env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-3000:]
     return run.stdout
 

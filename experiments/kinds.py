@@ -52,6 +52,11 @@ KINDS = {kind.name: kind for kind in (
     Kind("inference", "experiments.runner",
          "train (or load) a model, prepare it, run the test set encrypted and compare",
          takes_executor=True),
+    Kind("transfer_learning", "applications.transfer_learning.experiment",
+         "train a VAE on unlabelled images, encode a client's few labelled images encrypted, "
+         "classify the decrypted latents vs the pixels",
+         sections={"vae": "applications.transfer_learning.config:VAEConfig",
+                   "transfer": "applications.transfer_learning.config:TransferConfig"}),
 )}
 
 DEFAULT_KIND = "inference"

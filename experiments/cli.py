@@ -45,19 +45,31 @@ def extend_params_command(commands):
 
 def run_experiment(args):
     from .config import load_config
-    from .results import markdown_table, table_row
-    from .runner import run
     from heras import execution
+    from .kinds import get_kind
+    from .results import ResultCheckError
     config = load_config(args.config, args.overrides)
-    with execution.use(args.executor, args.address) as executor:
-        results = run(config, output=args.output, overwrite=args.overwrite or None, executor=executor)
-    print()
-    print(markdown_table([table_row(results)]), end="")
-    if results.get("exact") is False:
-        print(f"ERROR: {results['mismatched_samples']} encrypted predictions differ from the discretised "
-              "model's; see results.json.", file=sys.stderr)
+    kind = get_kind(config.kind)
+    runner = kind.runner()
+    options = {}
+    if (args.executor != "local" or args.address) and not kind.takes_executor:
+        raise SystemExit(f"sealion run: --executor/--address apply to encrypted inference runs; "
+                         f"kind {kind.name!r} runs on this machine. Remove the option.")
+    try:
+        with execution.use(args.executor, args.address) as executor:
+            if kind.takes_executor:
+                options["executor"] = executor
+            results = runner.run(config, output=args.output, overwrite=args.overwrite or None, **options)
+    except ResultCheckError as failure:  # results written; say what broke, exit 1
+        if failure.results is not None:
+            print()
+            print(runner.summary(failure.results)[0], end="")
+        print(f"sealion run: error: {failure}", file=sys.stderr)
         return 1
-    return 0
+    text, code = runner.summary(results)
+    print()
+    print(text, end="")
+    return code
 
 
 def params_from_config_or_flags(args):

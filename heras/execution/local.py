@@ -11,7 +11,7 @@ class LocalExecutor:
     name = "local"
 
     def forward(self, model, x, progress=None):
-        """``model``'s output on ``x``; ``progress(index, layer)`` after each layer computed here."""
+        """``model``'s output on ``x``; ``progress(index, layer, output)`` after each layer computed here."""
         return model._forward_on_this_machine(x, progress)
 
     def close(self):

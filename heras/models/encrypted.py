@@ -164,12 +164,23 @@ class EncryptedModel:
 
         The low-level step behind ``predict``: it uses the weights as they are (the prepared
         ones after ``prepare_encryption``), so call it directly only for weights already in
-        encryptable form, e.g. hand-set integers. ``progress(index, layer)``, if given, is called
-        after each layer (progress bars, per-layer timing) for the part computed in this
-        process: BFV CRT primes and ciphertext groups are spread over worker processes
-        (:mod:`primitives.parallel`; ``SEALION_WORKERS=1`` keeps everything in one process).
-        ``executor`` runs the pass elsewhere: ``"ray"`` or an executor from :mod:`heras.execution`
-        (a Ray executor reports no per-layer progress: its layers run on other processes).
+        encryptable form, e.g. hand-set integers. BFV CRT primes and ciphertext groups are
+        spread over worker processes (:mod:`primitives.parallel`; ``SEALION_WORKERS=1`` keeps
+        everything in one process). ``executor`` runs the pass elsewhere: ``"ray"`` or an
+        executor from :mod:`heras.execution`.
+
+        Progress, two ways:
+
+        - ``progress(index, layer, output)``, if given, is called after each layer computed in
+          this process (per-layer timing, noise measurements); ``output`` is the layer's
+          encrypted output for the CRT components this process computed, or None for the
+          layers inside a streamed segment (reported once the segment is done), whose whole
+          outputs never exist. A Ray executor reports no per-layer progress: its layers run in
+          other processes.
+        - :func:`primitives.progress.report` events for one display of the whole pass, across
+          the worker processes: ``("start", steps)`` first, then ``("step", label)`` for each
+          layer of each CRT component part and each block of a streamed segment, from
+          whichever process computed it (listen with :func:`primitives.progress.listening`).
         """
         check_encryptable(self.layers)
         expected = tuple(self.inputs[0].shape[1:]) if self.inputs else None
@@ -183,28 +194,44 @@ class EncryptedModel:
         """The forward pass in this machine's processes (the local executor)."""
         # BFV CRT primes (or ciphertext groups) are independent: one process per core; when
         # the cores do not divide the primes, the leftover primes' streamed blocks are shared
+        stream = P.is_encrypted(x) and x.scheme == "bfv"
         if isinstance(self, keras.Sequential) and P.is_encrypted(x):  # the plan checks the scheme
             plan = streaming.shared_component_plan(self.layers, x, P.parallel.worker_count())
             if plan is not None:
-                end = plan[0]
+                end, blocks, chunks, shared = plan
+                after = tuple(x.shape)
+                for layer in self.layers[:end]:
+                    after = tuple(layer.compute_output_shape((None,) + after)[1:])
+                P.progress.report("start", sum(len(chunk) for chunk in chunks)
+                                  * streaming.count_steps(self.layers, x.shape, stream)
+                                  + len(shared) * (len(blocks)
+                                                   + streaming.count_steps(self.layers[end:], after, stream)))
                 whole = P.parallel.one_component_at_a_time(lambda part: self._run_layers(part, progress))
                 # progress: this process's whole primes report every layer, the shared primes'
                 # finish (after the workers' shares arrive) the layers after the segment
                 tail = lambda tensor: self._run_layers(tensor, progress, start=end)  # noqa: E731
                 return streaming.run_shared(self.layers, x, plan, whole, tail)
+        P.progress.report("start", P.parallel.part_count(x) * self._steps_per_part(x, stream))
         return P.parallel.map_parts(lambda part: self._run_layers(part, progress), x)
+
+    def _steps_per_part(self, x, stream):
+        """Progress steps of :meth:`_run_layers` on one CRT component of ``x``."""
+        if isinstance(self, keras.Sequential):
+            return streaming.count_steps(self.layers, x.shape, stream)
+        return sum(1 for layer in self.layers if not isinstance(layer, keras.layers.InputLayer))
 
     def _run_layers(self, x, progress=None, start=0):
         """The layers from ``start`` on, in this process (Sequential: streaming what can be)."""
         indices = {id(layer): index for index, layer in enumerate(self.layers)}
 
-        def report(layer):
+        def report(layer, output=None):
             if progress is not None:
-                progress(indices[id(layer)], layer)
+                progress(indices[id(layer)], layer, output)
 
         def step(layer, *args, **kwargs):
             out = layer.call(*args, **kwargs)
-            report(layer)
+            P.progress.report("step", layer.name)
+            report(layer, out)
             return out
         if isinstance(self, keras.Sequential):  # wide hidden layers stream block by block
             return streaming.run_sequential(self.layers[start:], x, step, report)

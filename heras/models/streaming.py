@@ -102,8 +102,12 @@ def blocks_for(first, hidden_shape, block_features):
 def segment_blocks(layers, x, block_features):
     """The blocks of the segment ``layers`` (from :func:`find_segment`) on inputs like ``x``,
     or None when it cannot stream or fits in one block (run it layer by layer instead)."""
+    return _blocks_for_input(layers, tuple(x.shape), block_features)
+
+
+def _blocks_for_input(layers, input_shape, block_features):
     first, middle = layers[0], layers[1:-1]
-    hidden_shape = tuple(first.compute_output_shape((None,) + tuple(x.shape))[1:])
+    hidden_shape = tuple(first.compute_output_shape((None,) + tuple(input_shape))[1:])
     if len(hidden_shape) > 1 and not any(isinstance(layer, Flatten) for layer in middle):
         return None  # the Dense would act on the last axis of a feature map: not one sum
     blocks = blocks_for(first, hidden_shape, block_features)
@@ -112,7 +116,8 @@ def segment_blocks(layers, x, block_features):
 
 def partial_sum(layers, x, blocks):
     """sum over ``blocks`` of W[B] . f(A_B(x)): the segment's Dense product (no bias) restricted
-    to those blocks, summed in a binary tree."""
+    to those blocks, summed in a binary tree. Each block is a progress step
+    (:func:`primitives.progress.report`)."""
     first, middle, dense = layers[0], layers[1:-1], layers[-1]
     kernel = dense.weight_for("kernel", x)
     pending = []  # binary-tree sum: (height, partial) with strictly decreasing heights
@@ -122,6 +127,7 @@ def partial_sum(layers, x, blocks):
             hidden = layer.call(hidden)
         partial = P.matmul(P.flatten(hidden), kernel[rows])
         del hidden
+        P.progress.report("step", f"{first.name}..{dense.name} block")
         height = 0
         while pending and pending[-1][0] == height:
             partial = P.add(pending.pop()[1], partial)
@@ -213,8 +219,9 @@ def run_shared(layers, x, plan, run_whole, run_tail):
 def run_sequential(layers, x, step, progress=None, block_features=None):
     """Run a Sequential model's ``layers`` on the encrypted ``x``, streaming what can be.
 
-    ``step(layer, x)`` runs one layer (and reports progress); ``progress(layer)``, if given, is
-    told of each layer of a streamed segment once the segment is done.
+    ``step(layer, x)`` runs one layer (and reports progress); ``progress(layer, output)``, if
+    given, is told of each layer of a streamed segment once the segment is done (``output``:
+    the segment's output for its last layer, None for the others).
     """
     block_features = block_features_setting() if block_features is None else block_features
     stream = block_features > 0 and P.is_encrypted(x) and x.scheme == "bfv"
@@ -229,6 +236,25 @@ def run_sequential(layers, x, step, progress=None, block_features=None):
         x = out
         for layer in layers[index:end]:
             if progress is not None:
-                progress(layer)
+                progress(layer, out if layer is layers[end - 1] else None)
         index = end
     return x
+
+
+def count_steps(layers, input_shape, stream, block_features=None):
+    """Progress steps of :func:`run_sequential` on one CRT component of inputs of per-sample
+    ``input_shape``: one per layer run whole, one per block of a streamed segment.
+
+    ``stream``: whether the input streams (an encrypted BFV tensor), as ``run_sequential`` decides.
+    """
+    block_features = block_features_setting() if block_features is None else block_features
+    shape, steps, index = tuple(input_shape), 0, 0
+    while index < len(layers):
+        end = find_segment(layers, index) if stream and block_features > 0 else None
+        blocks = _blocks_for_input(layers[index:end], shape, block_features) if end else None
+        run = layers[index:end] if blocks else layers[index:index + 1]
+        steps += len(blocks) if blocks else 1
+        for layer in run:
+            shape = tuple(layer.compute_output_shape((None,) + shape)[1:])
+        index += len(run)
+    return steps

@@ -105,7 +105,10 @@ def test_ray_gives_the_same_integers_as_the_local_run(batch, ray_instance):
     assert run["units"] == 9 and run["unit_input_bytes"] > 0 and run["unit_output_bytes"] > 0
     assert run["model_bytes"] > 0 and run["context_bytes"] > 0
     shared = dict(executor._shared)
-    again = model.encrypted_forward(query, executor=executor)   # model and keys are not put again
+    events = []
+    with P.progress.listening(lambda *event: events.append(event)):   # one display: a step per unit
+        again = model.encrypted_forward(query, executor=executor)   # model and keys are not put again
+    assert events[0] == ("start", 9) and len(events) == 10 and all(e[0] == "step" for e in events[1:])
     assert executor._shared.keys() == shared.keys()
     assert all(executor._shared[k][1] == shared[k][1] for k in shared)
     _same(again, local, client)

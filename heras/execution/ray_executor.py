@@ -136,8 +136,9 @@ class RayExecutor:
     def forward(self, model, x, progress=None):
         """``model``'s output on the encrypted ``x``, computed unit by unit on Ray.
 
-        ``progress`` is not called: the layers run in other processes. A plain (numpy) ``x``
-        runs here.
+        ``progress`` is not called: the layers run in other processes. The pass's display
+        (:func:`primitives.progress.report`) counts work units: ``("start", units)``, then one
+        ``("step", label)`` as each unit's result arrives. A plain (numpy) ``x`` runs here.
         """
         if not P.is_encrypted(x):
             return model._forward_on_this_machine(x, progress)
@@ -147,6 +148,7 @@ class RayExecutor:
         shared = (*self._share("model", model), *self._share("context", x.context))
         limit = self.max_in_flight or max(1, 2 * int(ray.cluster_resources().get("CPU", 1)))
         pending, results, report = {}, {}, _Report()
+        P.progress.report("start", x.data.shape[0] * x.data.shape[1])  # a unit per (prime, group)
         try:
             for (group, component), unit in work_units.split_units(x):
                 while len(pending) >= limit:
@@ -198,6 +200,7 @@ class RayExecutor:
             report.outputs.append(work_units.packed_size(packed))
             report.workers.append(info)
             results[(group, component)] = work_units.unpack(packed, work_units.unit_context(x, component))
+            P.progress.report("step", f"Ray unit: group {group}, CRT prime {component}")
 
     def __repr__(self):
         where = self.address or (f"local Ray instance, {self.num_cpus} CPUs" if self.num_cpus

@@ -18,6 +18,16 @@ _KEY_ID = re.compile(r"[0-9a-f]{32}")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _DECIMAL = re.compile(r"[0-9]{1,200}")
 MAX_FEATURES = 2 ** 31       # features per sample: far beyond any model, small enough to multiply
+# JSON types of the optional Parameters fields (the required ones are checked by Parameters)
+_PARAMETER_TYPES = {"depth": int, "security": int, "max_value": (int, type(None)),
+                    "linear_bits": (int, float, type(None)), "noise_margin_bits": (int, float, type(None)),
+                    "precision_bits": (int, float, type(None)), "integer_bits": (int, float, type(None)),
+                    "amplification_bits": (int, type(None)), "scale_bits": (int, type(None)),
+                    "base_primes": int, "notes": list}
+_PARAMETER_EXPECTED = {int: "an integer", (int, type(None)): "an integer or null",
+                       (int, float, type(None)): "a number or null", list: "a list of strings"}
+_NON_NEGATIVE = {"depth", "max_value", "noise_margin_bits", "precision_bits", "integer_bits",
+                 "amplification_bits"}
 MAX_DEPTH = 64               # multiplications on a path: far beyond any parameters SEAL allows
 
 
@@ -72,6 +82,14 @@ def check_parameters(kind, header):
     data = header.get("parameters")
     if not isinstance(data, dict):
         refuse(kind, "parameters", "a mapping of encryption parameters", data)
+    for name, types in _PARAMETER_TYPES.items():
+        value = data.get(name)
+        if isinstance(value, bool) or not isinstance(value, types) or (
+                isinstance(value, (int, float)) and not math.isfinite(value)) or (
+                name in _NON_NEGATIVE and value is not None and value < 0):
+            raise SerializationError(
+                f"The {kind} header's `parameters` are invalid: `{name}` must be "
+                f"{_PARAMETER_EXPECTED[types]}{' >= 0' if name in _NON_NEGATIVE else ''}. Received: {value!r}")
     try:
         return Parameters.from_dict(data)
     except (ParameterError, TypeError, ValueError) as error:

@@ -164,7 +164,7 @@ def create_app(settings):
             query = bytearray()
             await _receive(request, limit, query)
             try:
-                answer, seconds = await queue.run(ticket, _forward, server, path, bytes(query))
+                answer, seconds = await queue.run(ticket, _forward, server, path, query)
             except Exception as error:  # noqa: BLE001 - mapped to the JSON refusal
                 raise from_library_error(error) from None
         metrics.forward_seconds.observe(seconds)

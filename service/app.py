@@ -161,8 +161,10 @@ def create_app(settings):
         registered context ``context_id``. 503 with Retry-After when the queue is full."""
         path = store.path(context_id)
         with queue.admit() as ticket:
-            query = bytearray()
-            await _receive(request, limit, query)
+            chunks = []
+            await _receive(request, limit, chunks)
+            query = b"".join(chunks)   # bytes: the worker reads them without a copy
+            del chunks
             try:
                 answer, seconds = await queue.run(ticket, _forward, server, path, query)
             except Exception as error:  # noqa: BLE001 - mapped to the JSON refusal
@@ -180,7 +182,7 @@ def create_app(settings):
 
 
 async def _receive(request, limit, sink):
-    """Stream the body into ``sink`` (a file or bytearray); return (sha256 hex, size); 413 past
+    """Stream the body into ``sink`` (a file, or a list of chunks); return (sha256 hex, size); 413 past
     ``limit`` bytes (at once if Content-Length says so)."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
@@ -191,8 +193,8 @@ async def _receive(request, limit, sink):
         if size > limit:
             raise PayloadTooLarge(size, limit)
         digest.update(chunk)
-        if isinstance(sink, bytearray):
-            sink += chunk
+        if isinstance(sink, list):
+            sink.append(chunk)
         else:
             sink.write(chunk)
     return digest.hexdigest(), size

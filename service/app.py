@@ -15,7 +15,6 @@ forward pass) runs in a forked child (``jobs.py``), so the event loop only moves
 
 import asyncio
 import hashlib
-import json
 from http import HTTPStatus
 from dataclasses import dataclass
 from pathlib import Path
@@ -162,7 +161,7 @@ def create_app(settings):
         path = store.path(context_id)
         with queue.admit() as ticket:
             chunks = []
-            await _receive(request, limit, chunks)
+            await _receive(request, limit, chunks, digest=False)   # hashing 600 MB would cost ~1 s
             query = b"".join(chunks)   # bytes: the worker reads them without a copy
             del chunks
             try:
@@ -181,23 +180,24 @@ def create_app(settings):
     return wrapped
 
 
-async def _receive(request, limit, sink):
+async def _receive(request, limit, sink, digest=True):
     """Stream the body into ``sink`` (a file, or a list of chunks); return (sha256 hex, size); 413 past
-    ``limit`` bytes (at once if Content-Length says so)."""
+    ``limit`` bytes (at once if Content-Length says so). Only contexts need the digest (their id)."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(int(declared), limit)
-    digest, size = hashlib.sha256(), 0
+    digest, size = hashlib.sha256() if digest else None, 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
             raise PayloadTooLarge(size, limit)
-        digest.update(chunk)
+        if digest is not None:
+            digest.update(chunk)
         if isinstance(sink, list):
             sink.append(chunk)
         else:
             sink.write(chunk)
-    return digest.hexdigest(), size
+    return (digest.hexdigest() if digest is not None else None), size
 
 
 def _check_context(server, path):
@@ -221,7 +221,3 @@ def _json_error(request, error):
     headers = dict(error.headers)
     return JSONResponse(body, status_code=error.status, headers=headers)
 
-
-def settings_summary(settings):
-    """A JSON-able description of ``settings`` for logs."""
-    return json.dumps({key: str(value) for key, value in vars(settings).items()})

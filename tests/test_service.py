@@ -4,7 +4,6 @@ JSON 4xx with the library's message, a full queue answered 503, concurrent clien
 nothing lost, `sealion query` from files."""
 
 import json
-import os
 import socket
 import subprocess
 import sys

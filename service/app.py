@@ -25,6 +25,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 
 from heras.deployment import ClientSpec, Server
 from primitives.serialization import read_file
@@ -187,16 +188,20 @@ async def _receive(request, limit, sink, digest=True):
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(int(declared), limit)
     digest, size = hashlib.sha256() if digest else None, 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(size, limit)
-        if digest is not None:
-            digest.update(chunk)
-        if isinstance(sink, list):
-            sink.append(chunk)
-        else:
-            sink.write(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLarge(size, limit)
+            if digest is not None:
+                digest.update(chunk)
+            if isinstance(sink, list):
+                sink.append(chunk)
+            else:
+                sink.write(chunk)
+    except ClientDisconnect:
+        raise ServiceError(400, f"The client disconnected after {size} bytes, before its upload ended; "
+                                "nothing was computed or stored.", "ClientDisconnected") from None
     return (digest.hexdigest() if digest is not None else None), size
 
 

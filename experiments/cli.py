@@ -88,7 +88,8 @@ def params_from_config_or_flags(args):
 
 def main(argv=None):
     """Entry point of the ``sealion`` console command; returns the exit code."""
-    return primitives_cli.main(argv, extensions=(extend_params_command, add_run_command))
+    from service.cli import add_service_commands  # sealion serve / sealion query (light import)
+    return primitives_cli.main(argv, extensions=(extend_params_command, add_run_command, add_service_commands))
 
 
 if __name__ == "__main__":

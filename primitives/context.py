@@ -5,6 +5,7 @@ import uuid
 from tenseal import sealapi
 
 from .errors import ParameterError, SecretKeyError, SerializationError
+from .headers import check_context_header
 from .parameters import Parameters
 from .serialization import SealObjectIO, pack, read_file, unpack, write_file
 
@@ -166,7 +167,7 @@ class Context:
     def from_bytes(cls, data):
         """Rebuild a context from :meth:`serialize` output."""
         header, blobs = unpack(data, "context")
-        parameters = Parameters.from_dict(header["parameters"])
+        parameters = check_context_header(header)
         contexts = _seal_contexts(parameters)
         per_component = 3 if header["has_secret_key"] else 2
         if len(blobs) != per_component * len(contexts):

@@ -6,6 +6,7 @@ import numpy as np
 from tenseal import sealapi
 
 from .errors import SchemeError, SerializationError
+from .headers import check_tensor_header
 from .noise import fresh_budget_bits
 from .serialization import SealObjectIO, pack, read_file, unpack, write_file
 
@@ -164,22 +165,21 @@ class EncryptedTensor:
     def from_bytes(cls, data, context):
         """Rebuild a tensor from :meth:`serialize` output, under ``context`` (public or private)."""
         header, blobs = unpack(data, "tensor")
-        if header["key_id"] != context.key_id or header["parameters"] != context.parameters.to_dict():
+        if header.get("key_id") != context.key_id or header.get("parameters") != context.parameters.to_dict():
             raise SchemeError(
                 "This encrypted tensor was made under other keys or parameters than the given "
                 "context. Load it with the context (or public copy) of the client that encrypted it.")
-        layout = tuple(header["layout"])
-        if math.prod(layout) != len(blobs) or layout[0] != len(context.components):
-            raise SerializationError("The tensor's ciphertext count does not match its layout.")
+        shape, batch_size, layout, bound, noise, depth_used = check_tensor_header(header, context)
+        if math.prod(layout) != len(blobs):
+            raise SerializationError(f"The tensor's layout {layout} needs {math.prod(layout)} ciphertexts; "
+                                     f"its data holds {len(blobs)}.")
         io, cts = SealObjectIO(), np.empty(len(blobs), dtype=object)
-        per_component = len(blobs) // layout[0]
+        per_component = len(blobs) // layout[0] if layout[0] else 0
         for i, blob in enumerate(blobs):
             component = context.components[i // per_component]
             cts[i] = io.load(sealapi.Ciphertext(component.seal_context), component.seal_context, blob)
-        kind = int if header["scheme"] == "bfv" else float
-        bound = np.array([kind(b) for b in header["bound"]], dtype=object if kind is int else float)
-        return cls(context, cts.reshape(layout), header["shape"], header["batch_size"], bound,
-                   header["noise_used_bits"], header["depth_used"])
+        bound = np.array(bound, dtype=object if context.scheme == "bfv" else float)
+        return cls(context, cts.reshape(layout), shape, batch_size, bound, noise, depth_used)
 
     def save(self, path):
         """Write the tensor to ``path`` atomically."""

@@ -13,6 +13,7 @@ import struct
 import tempfile
 
 from .errors import SerializationError
+from .headers import check_container
 
 MAGIC = b"SEALION\x00"
 FORMAT_VERSION = 1
@@ -56,10 +57,16 @@ def unpack(data, kind):
         raise SerializationError(f"The {kind} data is truncated: it ends inside its header.")
     (size,) = struct.unpack_from("<I", data, len(MAGIC))
     start = len(MAGIC) + 4
+    if start + size > len(data):
+        raise SerializationError(f"The {kind} data is truncated: its header needs {size} bytes, "
+                                 f"{len(data) - start} follow.")
     try:
         header = json.loads(data[start:start + size].decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
         raise SerializationError(f"The {kind} header is corrupted or truncated: {err}") from err
+    if not isinstance(header, dict):
+        raise SerializationError(f"The {kind} header is not a JSON object; these bytes were not "
+                                 "written by sealion's serialize().")
     if header.get("kind") != kind:
         raise SerializationError(
             f"Expected a sealion {kind}, but these bytes hold a {header.get('kind')!r}.")
@@ -68,6 +75,7 @@ def unpack(data, kind):
             f"This {kind} uses sealion format version {header.get('format_version')!r} "
             f"(written by {header.get('versions')}); this sealion reads version {FORMAT_VERSION}. "
             "Re-create it with the installed sealion, or install the version that wrote it.")
+    check_container(header, kind)
     offset, blobs = start + size, []
     for blob_size in header["blob_sizes"]:
         blob = data[offset:offset + blob_size]

@@ -6,6 +6,8 @@
   bytes and sends them with its public context; it decrypts the answer.
 - **Server** (:class:`Server`, from the prepared folder) computes on bytes with public keys
   only and refuses anything that carries a secret key.
+- Over HTTP, ``sealion serve`` (package ``service``) runs the server and :class:`RemoteServer`
+  stands in for it on the client's side: ``client.predict(RemoteServer(url), x)``.
 
 Example:
     >>> save_prepared(model, "deploy/")                              # developer
@@ -16,7 +18,9 @@ Example:
 
 from .client import Client
 from .prepared import load_prepared, save_prepared
+from .remote import RemoteServer, RemoteServiceError
 from .server import Server
 from .spec import ClientSpec
 
-__all__ = ["Client", "ClientSpec", "Server", "load_prepared", "save_prepared"]
+__all__ = ["Client", "ClientSpec", "RemoteServer", "RemoteServiceError", "Server", "load_prepared",
+           "save_prepared"]

@@ -39,6 +39,7 @@ class Client:
                                    "create the client without `context` to generate matching keys.")
         self.spec = spec
         self._context = context
+        self._public = None
 
     @classmethod
     def from_folder(cls, folder, context=None):
@@ -56,8 +57,16 @@ class Client:
         return self._context
 
     def public_context(self):
-        """Bytes for the server: public and relinearisation keys, no secret key."""
-        return self._context.serialize(save_secret_key=False)
+        """Bytes for the server: public and relinearisation keys, no secret key (made once)."""
+        if self._public is None:
+            self._public = self._context.serialize(save_secret_key=False)
+        return self._public
+
+    def predict(self, server, x):
+        """Logits for ``x``, computed encrypted by ``server``: a :class:`Server` or a
+        :class:`RemoteServer` (anything with ``run(public_context, query) -> answer bytes``).
+        A RemoteServer uploads the public context once, then reuses it."""
+        return self.decrypt(server.run(self.public_context(), self.encrypt(x)))
 
     def encrypt(self, x):
         """Quantise and encrypt a batch ``x`` of shape (batch, *input_shape); returns bytes."""

@@ -49,6 +49,9 @@ class Kind:
 KINDS = {kind.name: kind for kind in (
     Kind("inference", "experiments.runner",
          "train (or load) a model, prepare it, run the test set encrypted and compare"),
+    Kind("encrypted_training", "experiments.encrypted_training",
+         "train a Dense-Square-Dense model on CKKS ciphertexts and compare with plaintext SGD",
+         sections={"encrypted_training": "experiments.encrypted_training_sections:EncryptedTrainingConfig"}),
 )}
 
 DEFAULT_KIND = "inference"

@@ -142,3 +142,41 @@ def test_bundled_iris():
     assert x.shape == (150, 4) and len(y_test) == 30
     np.testing.assert_allclose(x.sum(axis=0), [876.5, 458.6, 563.7, 179.9], atol=1e-9)
     assert np.bincount(np.concatenate([y_train, y_test])).tolist() == [50, 50, 50]
+
+
+def test_config_kind_parses_and_refuses_unknown_keys():
+    from experiments.config import ConfigError, load_config
+    config = load_config("configs/iris_encrypted_training.yaml")
+    assert config.kind == "encrypted_training" and config.section("encrypted_training").mask_bits == 20
+    with pytest.raises(ConfigError, match="mask_bit"):
+        load_config("configs/iris_encrypted_training.yaml", ["encrypted_training.mask_bit=3"])
+
+
+REQUIRED = ("encrypted_training_accuracy", "plaintext_training_accuracy", "max_weight_error", "refreshes",
+            "train_time_s", "seconds_per_step")
+
+
+def _run_iris(tmp_path, overrides=()):
+    import json
+    from experiments.config import load_config
+    from experiments.encrypted_training import run
+    config = load_config("configs/iris_encrypted_training.yaml", list(overrides))
+    results = run(config, output=tmp_path / "iris", log=lambda *_: None, verbose=0)
+    written = json.loads((tmp_path / "iris" / "results.json").read_text())
+    assert all(key in written for key in REQUIRED)
+    return results
+
+
+def test_iris_config_runs_two_encrypted_steps(tmp_path):
+    results = _run_iris(tmp_path, ["training.epochs=1"])
+    assert results["steps"] == 2 and results["refreshes"] == 1 and results["refresh_bytes"] > 0
+    assert results["max_weight_error"] < 1e-3
+
+
+@pytest.mark.slow
+def test_iris_acceptance(tmp_path):
+    """Issue 13: within 2 points of plaintext SGD, weights within 1e-3 relative, >= 90% test accuracy."""
+    results = _run_iris(tmp_path)
+    assert results["max_weight_error"] < 1e-3
+    assert abs(results["encrypted_training_accuracy"] - results["plaintext_training_accuracy"]) <= 0.02
+    assert results["encrypted_training_accuracy"] >= 0.9

@@ -50,6 +50,7 @@ def tenseal_sgd(params, weights, x, onehot, epochs, batch_size, learning_rate):
     data = [([enc(x[s:e, i]) for i in range(d)], [enc(onehot[s:e, k]) for k in range(K)], e - s)
             for s, e in minibatches(len(x), batch_size)]
     slots = params.poly_modulus_degree // 2
+    # rotations: TenSEAL's sum() rotates over all slots (log2 of them) once per gradient (counted, not traced)
     counts = {"ct_ct": (2 * d * H + 2 * H + 3 * H * K), "rotations": (d * H + H + H * K + K) * int(np.log2(slots))}
     step_times, refresh_times = [], []
     for _ in range(epochs):
@@ -67,6 +68,8 @@ def tenseal_sgd(params, weights, x, onehot, epochs, batch_size, learning_rate):
             W1 = [[W1[i][j] - (x_c[i] * d1[j]).sum() for j in range(H)] for i in range(d)]
             b1 = [b1[j] - (d1[j] * (2 * c)).sum() for j in range(H)]
             step_times.append(time.perf_counter() - tick)
+            if len(step_times) == epochs * len(data):
+                break  # the last step needs no refresh
             tick = time.perf_counter()  # refresh: decrypt and re-encrypt (the key is in this process)
             W1 = [[enc(w.decrypt()[0]) for w in row] for row in W1]
             W2 = [[enc(w.decrypt()[0]) for w in row] for row in W2]

@@ -141,6 +141,9 @@ def _key_holder(key_holder):
 def fit(model, x, y, *, epochs=1, batch_size=None, learning_rate=0.1, key_holder=None, verbose=1,
         seed=None, mask_bits=None, weight_bound=None, callbacks=None, **unsupported):
     """Train ``model`` on packed ciphertexts (see the module docstring); returns a History-like dict."""
+    if callbacks:
+        raise TypeError("Keras callbacks do not run during encrypted training (the server never sees "
+                        "losses or metrics); drop `callbacks`, and read the returned history instead.")
     if unsupported:
         raise TypeError(f"fit on encrypted data does not take {sorted(unsupported)}; it takes epochs, "
                         "batch_size, learning_rate, key_holder, verbose, seed, mask_bits, weight_bound.")

@@ -140,7 +140,10 @@ def _key_holder(key_holder):
 
 def fit(model, x, y, *, epochs=1, batch_size=None, learning_rate=0.1, key_holder=None, verbose=1,
         seed=None, mask_bits=None, weight_bound=None, callbacks=None, **unsupported):
-    """Train ``model`` on packed ciphertexts (see the module docstring); returns a History-like dict."""
+    """Train ``model`` on packed ciphertexts (see the module docstring); returns a History-like dict.
+
+    ``verbose``: 0 silent, 1 the plan and a line per epoch, 2 also a line per step.
+    """
     if callbacks:
         raise TypeError("Keras callbacks do not run during encrypted training (the server never sees "
                         "losses or metrics); drop `callbacks`, and read the returned history instead.")
@@ -179,6 +182,9 @@ def fit(model, x, y, *, epochs=1, batch_size=None, learning_rate=0.1, key_holder
             tick = time.perf_counter()
             encrypted.step(x, y, batch, learning_rate)
             step_times.append(time.perf_counter() - tick)
+            if verbose == 2:
+                print(f"  step {len(step_times)}/{steps}: {step_times[-1]:.2f} s, {stats.refreshes} refreshes "
+                      f"({stats.bytes_exchanged:,} bytes) so far", flush=True)
         if verbose:
             print(f"epoch {epoch + 1}/{epochs}: {len(x.counts)} encrypted steps, {stats.refreshes} refreshes "
                   f"so far, {time.perf_counter() - start:.1f} s")

@@ -13,7 +13,7 @@ from ..selection import select_parameters
 from .layout import SlotLayout
 
 LEVELS_PER_STEP = 7
-SCALE_PRECISION_BITS = 26   # scale 2^40 with the selection's 14 guard bits: primes within 1e-6 of it
+SCALE_PRECISION_BITS = 24   # scale 2^38..2^44 with the selection's 14..20 guard bits: 7 levels stay in n = 16384
 DEFAULT_MASK_BITS = 20      # statistical distance 2^-20 per weight and refresh
 DEFAULT_WEIGHT_BOUND = 4.0  # |weight| the mask hides; the key holder refuses larger ones
 

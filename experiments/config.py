@@ -13,7 +13,7 @@ import yaml
 
 from primitives.errors import SealionError
 
-DATASETS = ("mnist", "fashion_mnist", "digits")
+DATASETS = ("mnist", "fashion_mnist", "digits", "iris")  # iris: kind encrypted_training only
 SCHEMES = ("bfv", "ckks")
 SECURITY_LEVELS = (128, 192, 256)
 

@@ -57,6 +57,9 @@ KINDS = {kind.name: kind for kind in (
          "classify the decrypted latents vs the pixels",
          sections={"vae": "applications.transfer_learning.config:VAEConfig",
                    "transfer": "applications.transfer_learning.config:TransferConfig"}),
+    Kind("encrypted_training", "experiments.encrypted_training",
+         "train a Dense-Square-Dense model on CKKS ciphertexts and compare with plaintext SGD",
+         sections={"encrypted_training": "experiments.encrypted_training_sections:EncryptedTrainingConfig"}),
 )}
 
 DEFAULT_KIND = "inference"

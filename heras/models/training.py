@@ -29,6 +29,7 @@ import math
 
 import keras
 
+import primitives as P
 from ..layers.base import DEFAULT_INIT_SCALE, default_kernel_initializer  # noqa: F401  (documented here)
 
 DEFAULT_LEARNING_RATE = 3e-3
@@ -125,5 +126,19 @@ class TrainingDefaults:
         super().compile(resolve_optimizer(optimizer), resolve_loss(loss, self), *args, **kwargs)
 
     def fit(self, *args, callbacks=None, **kwargs):
-        """Keras' fit; with the heras optimizer, its learning rate follows one cosine per call."""
+        """Keras' fit; with the heras optimizer, its learning rate follows one cosine per call.
+
+        Given packed CKKS tensors (``heras.models.encrypted_training.encrypt_training_data``),
+        it trains on ciphertexts instead: ``fit(enc_x, enc_y, epochs=, batch_size=,
+        learning_rate=, key_holder=)`` (see :mod:`heras.models.encrypted_training`).
+        """
+        x = args[0] if args else kwargs.get("x")
+        if P.is_encrypted(x):
+            from . import encrypted_training
+            return encrypted_training.fit(self, *args, callbacks=callbacks, **kwargs)
         return super().fit(*args, callbacks=fit_callbacks(self, callbacks), **kwargs)
+
+    def decrypt_weights(self, context):
+        """Data owner: after ``fit`` on ciphertexts, decrypt the weights into this model."""
+        from . import encrypted_training
+        return encrypted_training.decrypt_weights(self, context)

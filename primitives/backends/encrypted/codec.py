@@ -97,6 +97,9 @@ def decrypt(context, tensor):
     context.require_secret_key("decrypt")
     if not isinstance(tensor, EncryptedTensor):
         raise TypeError(f"decrypt expects an EncryptedTensor. Received: {type(tensor).__name__}")
+    if getattr(tensor, "packing", None) is not None:
+        raise TypeError(f"This tensor is packed for {tensor.packing} (not batch-across-slots); read it "
+                        "with its decrypt_samples(context).")
     if tensor.context.key_id != context.key_id:
         raise PermissionError("This tensor was encrypted under other keys; only the client whose "
                               "context generated those keys can decrypt it.")

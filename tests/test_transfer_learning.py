@@ -27,7 +27,7 @@ def digits_config(**changes):
     raw = {"kind": "transfer_learning", "name": "transfer_digits", "dataset": {"name": "digits"},
            "model": {"layers": ["Flatten", {"Dense": {"units": 16}}, "Square"]},
            "training": {"epochs": 8, "batch_size": 64, "verbose": 0},
-           "vae": {"latent_dim": 6, "decoder_units": [32]},
+           "vae": {"latent_dim": 6, "decoder_units": [32], "augment_translation": 0.1},
            "transfer": {"labelled_samples": 400, "labels_per_class": [1, 3], "draws": 2,
                         "classifier_steps": 200, "reconstructions": 4},
            "evaluation": {"samples": 100}}
@@ -91,6 +91,33 @@ def test_vae_trains_with_keras_and_its_mean_head_is_extracted_and_served_with_ck
     assert encoded.figures()["encrypted_samples"] == 40 and encoded.figures()["latency_s"] > 0
 
 
+def test_vae_augmentation_acts_on_the_encoder_inputs_in_training_only(rng):
+    from applications.transfer_learning.vae import VAE, build_augmentation, build_decoder, build_encoder
+    assert build_augmentation() is None
+    with pytest.raises(ValueError, match="0 <= rotation < 1"):
+        build_augmentation(rotation=1.5)
+    augment = build_augmentation(rotation=0.05, translation=0.1, zoom=0.1, seed=0)
+    x = rng.uniform(0, 1, (8, 8, 8, 1)).astype("float32")
+    moved = np.asarray(augment(x, training=True))
+    assert moved.shape == x.shape and not np.allclose(moved, x)
+    np.testing.assert_array_equal(np.asarray(augment(x, training=False)), x)
+
+    # the KL term is deterministic: it shows which images the encoder saw
+    def kl_of(images):
+        mean, log_var = (np.asarray(t, dtype=np.float64) for t in encoder(images))
+        return np.mean(np.sum(0.5 * (mean ** 2 + np.exp(log_var) - 1 - log_var), axis=1))
+
+    keras.utils.set_random_seed(0)
+    encoder = build_encoder(x.shape[1:], 3, [heras.layers.Flatten(), heras.layers.Dense(5), heras.layers.Square()])
+    vae = VAE(encoder, build_decoder(3, x.shape[1:], (8,)), augment=keras.layers.Lambda(lambda t: 3.0 - t))
+    assert "augmented inputs" in repr(vae)
+    _, kl_training = vae.losses_for(x, training=True)
+    _, kl_evaluation = vae.losses_for(x)
+    np.testing.assert_allclose(float(kl_training), kl_of(3.0 - x), rtol=1e-4)
+    np.testing.assert_allclose(float(kl_evaluation), kl_of(x), rtol=1e-4)
+    assert kl_of(3.0 - x) > 2 * kl_of(x)
+
+
 # ----------------------------------------------------------------- demo scripts
 def _script(name, *args, cwd):
     run = subprocess.run([sys.executable, "-m", f"applications.transfer_learning.{name}", *map(str, args)],
@@ -150,6 +177,7 @@ def test_transfer_config_sections_are_typed_and_checked():
     assert config.section("vae").latent_dim == 6 and config.section("transfer").labels_per_class == (1, 3)
     for changes, message in (({"vae__latent_dim": 0}, "vae.latent_dim: expected an integer >= 1"),
                              ({"vae__decoder_units": [0]}, "vae.decoder_units: expected a list of positive"),
+                             ({"vae__augment_zoom": 1.2}, r"vae.augment_zoom: expected a fraction in \[0, 1\)"),
                              ({"transfer__labels_per_class": []}, "transfer.labels_per_class"),
                              ({"transfer__draws": "five"}, "transfer.draws: expected an integer"),
                              ({"transfer__lables": 3}, r"Unknown key\(s\) \['lables'\] in section 'transfer'")):

@@ -19,12 +19,19 @@ class VAEConfig:
         beta: weight of the KL term (1: the usual ELBO).
         pool_samples: images in the unlabelled pool (default: every training image before
             the labelled split).
+        augment_rotation, augment_translation, augment_zoom: training-time random rotation
+            (fraction of a full turn), translation and zoom (fractions of the image size) of
+            the encoder's inputs; the decoder reconstructs the original image, so the latent
+            code learns to ignore pose (0: off). The encrypted encoder is unchanged.
     """
 
     latent_dim: int = 16
     decoder_units: tuple = (256,)
     beta: float = 1.0
     pool_samples: int | None = None
+    augment_rotation: float = 0.0
+    augment_translation: float = 0.0
+    augment_zoom: float = 0.0
 
     def __post_init__(self):
         object.__setattr__(self, "decoder_units", tuple(self.decoder_units))
@@ -34,6 +41,10 @@ class VAEConfig:
         if not all(isinstance(u, int) and not isinstance(u, bool) and u >= 1 for u in self.decoder_units):
             raise ConfigError(f"vae.decoder_units: expected a list of positive integers (hidden layer "
                               f"widths), e.g. [256]. Found {list(self.decoder_units)}.")
+        for key in ("augment_rotation", "augment_translation", "augment_zoom"):
+            if not 0 <= getattr(self, key) < 1:
+                raise ConfigError(f"vae.{key}: expected a fraction in [0, 1) (0 turns it off). "
+                                  f"Found {getattr(self, key)}.")
         if self.beta <= 0:
             raise ConfigError(f"vae.beta: expected a positive number (1 is the usual ELBO). Found {self.beta}.")
 

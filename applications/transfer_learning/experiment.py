@@ -31,7 +31,7 @@ from . import plots
 from .classifier import LogisticRegression
 from .pipeline import check_against_plaintext, encode_encrypted, parameters_figures
 from .splits import draw_per_class, split
-from .vae import VAE, build_decoder, build_encoder, mean_encoder, reconstruct
+from .vae import VAE, build_augmentation, build_decoder, build_encoder, mean_encoder, reconstruct
 
 
 def run(config, output=None, overwrite=None, log=print, verbose=None):
@@ -134,7 +134,9 @@ def train(config, pool, log=print, verbose=None):
     except ValueError as err:
         raise ConfigError(f"model.layers (the encoder trunk): {err}") from err
     decoder = build_decoder(vae_config.latent_dim, pool.shape[1:], vae_config.decoder_units)
-    vae = VAE(encoder, decoder, beta=vae_config.beta)
+    augment = build_augmentation(vae_config.augment_rotation, vae_config.augment_translation,
+                                 vae_config.augment_zoom, seed=training.seed)
+    vae = VAE(encoder, decoder, beta=vae_config.beta, augment=augment)
     steps = int(np.ceil(len(pool) * (1 - training.validation_split) / training.batch_size))
     optimizer = make_optimizer(training, steps) or keras.optimizers.Adam(1e-3, clipnorm=1.0)
     vae.compile(optimizer=optimizer)

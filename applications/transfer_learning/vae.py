@@ -7,6 +7,12 @@ Keras layers: it only ever runs in plaintext (on the client, on decrypted codes)
 trains both with the usual ELBO (Bernoulli reconstruction + KL to N(0, I)) through Keras' own
 machinery (a custom ``train_step``: ``fit`` with progress bars, callbacks, validation).
 
+With ``augment`` (:func:`build_augmentation`), the encoder sees randomly rotated, shifted and
+zoomed copies of each training image while the decoder must still reconstruct the original:
+the latent code learns to ignore the pose of a digit, the variation that a classifier with
+a few labels per class cannot learn from its examples. Augmentation only acts in training;
+the encoder that runs encrypted is the same plain stack of layers.
+
 After training, :func:`mean_encoder` extracts the mean head as a one-output heras model
 (:func:`heras.models.extract`), which prepares for BFV or CKKS like any other heras model.
 """
@@ -50,6 +56,27 @@ def build_encoder(input_shape, latent_dim=16, trunk=None, name="encoder"):
     return heras.models.Model(inputs, [Dense(latent_dim, name=MEAN)(h), log_var], name=name)
 
 
+def build_augmentation(rotation=0.0, translation=0.0, zoom=0.0, seed=None, name="augmentation"):
+    """Random rotations (fraction of a full turn), translations and zooms (fractions of the
+    image size), blank-filled: the training-time input augmentation of :class:`VAE`.
+    Returns None when every amount is 0."""
+    for key, value in (("rotation", rotation), ("translation", translation), ("zoom", zoom)):
+        if not 0 <= value < 1:
+            raise ValueError(f"Expected 0 <= {key} < 1 (a fraction). Received: {key}={value!r}")
+    def seeded(offset):  # distinct streams: one seed for all three would correlate their draws
+        return None if seed is None else seed + offset
+
+    layers = []
+    if rotation:
+        layers.append(keras.layers.RandomRotation(rotation, fill_mode="constant", seed=seeded(0)))
+    if translation:
+        layers.append(keras.layers.RandomTranslation(translation, translation, fill_mode="constant",
+                                                     seed=seeded(1)))
+    if zoom:
+        layers.append(keras.layers.RandomZoom(zoom, fill_mode="constant", seed=seeded(2)))
+    return keras.Sequential(layers, name=name) if layers else None
+
+
 def build_decoder(latent_dim, output_shape, hidden_units=(256,), name="decoder"):
     """A plaintext Keras decoder: latent code -> ReLU hidden layers -> pixel logits."""
     layers = [keras.Input((latent_dim,))]
@@ -70,11 +97,13 @@ class VAE(keras.Model):
         encoder: a model returning ``[z_mean, z_log_var]`` (:func:`build_encoder`).
         decoder: a model from latent codes to pixel logits (:func:`build_decoder`).
         beta: weight of the KL term (1: the usual ELBO).
+        augment: optional Keras layer applied to the encoder's inputs in training only
+            (:func:`build_augmentation`); the reconstruction target stays the original image.
     """
 
-    def __init__(self, encoder, decoder, beta=1.0, **kwargs):
+    def __init__(self, encoder, decoder, beta=1.0, augment=None, **kwargs):
         super().__init__(**kwargs)
-        self.encoder, self.decoder, self.beta = encoder, decoder, float(beta)
+        self.encoder, self.decoder, self.beta, self.augment = encoder, decoder, float(beta), augment
         self.trackers = {name: keras.metrics.Mean(name=name) for name in ("loss", "reconstruction", "kl")}
 
     @property
@@ -88,7 +117,8 @@ class VAE(keras.Model):
     def losses_for(self, x, training=False):
         """(reconstruction, kl): per-image means over the batch ``x``."""
         x = tf.convert_to_tensor(x, dtype=tf.float32)
-        mean, log_var = self.encoder(x, training=training)
+        seen = self.augment(x, training=True) if training and self.augment is not None else x
+        mean, log_var = self.encoder(seen, training=training)
         log_var = tf.clip_by_value(log_var, -12.0, 8.0)  # exp() stays finite early in training
         z = mean + tf.exp(0.5 * log_var) * tf.random.normal(tf.shape(mean))
         logits = self.decoder(z, training=training)
@@ -118,7 +148,8 @@ class VAE(keras.Model):
 
     def __repr__(self):
         return (f"<VAE: heras encoder {self.encoder.name} -> latent {self.encoder.outputs[0].shape[-1]}, "
-                f"Keras decoder {self.decoder.name}, beta={self.beta:g}>")
+                f"Keras decoder {self.decoder.name}, beta={self.beta:g}"
+                f"{', augmented inputs' if self.augment is not None else ''}>")
 
 
 def train_vae(vae, x, epochs=10, batch_size=128, learning_rate=1e-3, validation_split=0.0, verbose="auto"):

@@ -65,8 +65,9 @@ def encrypted_latency(model, plan, x, repeats):
     return statistics.median(times), exact
 
 
-def measure_config(config, bits_list, fine_tune, samples, repeats, log):
-    """Rows of the table for one config (see the module docstring)."""
+def measure_config(config, bits_list, fine_tune, samples, repeats, log, weights=None, on_row=None):
+    """Rows of the table for one config (see the module docstring); ``weights``: a Keras weights
+    file of the config's model to start from instead of training; ``on_row(rows)`` after each row."""
     import math
 
     import keras
@@ -77,8 +78,12 @@ def measure_config(config, bits_list, fine_tune, samples, repeats, log):
     keras.utils.set_random_seed(config.training.seed)
     (x_train, y_train), (x_test, y_test) = load_dataset(config)
     model = build_model(config, x_train.shape[1:])
-    log(f"{config.model.name}: training {config.training.epochs} epochs")
-    train(model, config, x_train, y_train, verbose=0)
+    if weights:
+        log(f"{config.model.name}: weights from {weights}")
+        model.load_weights(weights)
+    else:
+        log(f"{config.model.name}: training {config.training.epochs} epochs")
+        train(model, config, x_train, y_train, verbose=0)
     trained = model.get_weights()
     rows, latency_by_parameters = [], {}
     for input_bits, weight_bits in bits_list:
@@ -106,6 +111,8 @@ def measure_config(config, bits_list, fine_tune, samples, repeats, log):
                 latency_by_parameters.setdefault(key, row["latency_s"])
                 log(f"    encrypted: {row['latency_s']:.2f} s per batch, exact {row['exact']}")
             rows.append(row)
+            if on_row is not None:
+                on_row(rows)
     first = next((row["latency_s"] for row in rows if row.get("latency_s")), None)
     for row in rows:
         if first and row.get("latency_s"):
@@ -126,6 +133,8 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=1, help="forward passes per encrypted batch")
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="config override for every model, e.g. training.epochs=2")
+    parser.add_argument("--weights", action="append", default=[], metavar="CONFIG=PATH",
+                        help="start CONFIG from these trained weights (model.save_weights) instead of training")
     parser.add_argument("--output", default=str(DEFAULT_OUTPUT))
     parser.add_argument("--quick", action="store_true",
                         help="digits (quickstart config), 3/3 bits, 5 fine-tuning epochs, one encrypted batch of 64")
@@ -138,11 +147,20 @@ def main(argv=None):
         args.set = ["training.epochs=20", *args.set]
     log = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
     fine_tune = {"epochs": args.fine_tune_epochs, "learning_rate": args.fine_tune_rate}
-    rows = []
+    weights = dict(item.split("=", 1) for item in args.weights)
+    rows, facts = [], machine()
     for name in configs:
         config = load_config(ROOT / "configs" / f"{name}.yaml", args.set)
-        rows += measure_config(config, bits, fine_tune, args.encrypted_samples, args.repeats, log)
-    facts = machine()
+        done = list(rows)
+        rows = done + measure_config(config, bits, fine_tune, args.encrypted_samples, args.repeats, log,
+                                     weights.get(name), lambda new: write(args, done + new, fine_tune, facts))
+    markdown = write(args, rows, fine_tune, facts)
+    print(markdown)
+    return rows
+
+
+def write(args, rows, fine_tune, facts):
+    """Write the JSON and markdown (after every row: a long run keeps what it measured)."""
     markdown = "\n\n".join([
         "# BFV quantisation: post-training rounding vs quantisation-aware fine-tuning",
         markdown_table(rows, COLUMNS),
@@ -152,10 +170,10 @@ def main(argv=None):
         f"samples up to n), median of {args.repeats}. Overrides: {args.set or 'none'}.",
         machine_line(facts)])
     paths = write_results(args.output, "quantisation", {"machine": facts, "fine_tune": fine_tune,
-                                                        "overrides": args.set, "rows": rows}, markdown)
-    print(markdown)
+                                                        "overrides": args.set, "weights": args.weights,
+                                                        "rows": rows}, markdown)
     print(f"Wrote {paths[0]} and {paths[1]}", file=sys.stderr)
-    return rows
+    return markdown
 
 
 if __name__ == "__main__":

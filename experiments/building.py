@@ -11,6 +11,7 @@ import keras
 import numpy as np
 
 import heras
+from heras.models import training as heras_training
 from .config import ConfigError, resolve
 
 
@@ -105,8 +106,18 @@ def train(model, config, x_train, y_train, verbose):
         model.compile(loss=loss, metrics=["accuracy"])
     else:
         model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])
-    return model.fit(x_train, y_train, epochs=training.epochs, batch_size=training.batch_size,
-                     validation_split=training.validation_split, verbose=verbose)
+    if not training.augmentation:
+        return model.fit(x_train, y_train, epochs=training.epochs, batch_size=training.batch_size,
+                         validation_split=training.validation_split, verbose=verbose)
+    try:
+        layers = heras_training.augmentation_layers(training.augmentation, seed=training.seed)
+    except ValueError as err:
+        raise ConfigError(f"training.{err}") from err
+    fit_count = len(x_train) - int(len(x_train) * training.validation_split)  # Keras' split: the last part
+    validation = (x_train[fit_count:], y_train[fit_count:]) if fit_count < len(x_train) else None
+    batches = heras_training.augmented_dataset(x_train[:fit_count], y_train[:fit_count], layers,
+                                                      training.batch_size, seed=training.seed)
+    return model.fit(batches, epochs=training.epochs, validation_data=validation, verbose=verbose)
 
 
 def plaintext_accuracy(model, x, y):

@@ -54,6 +54,7 @@ class TrainingConfig:
     validation_split: float = 0.0
     seed: int = 0
     verbose: int | None = None  # None: progress bars on a terminal, one line per epoch otherwise
+    augmentation: tuple = ()  # Keras Random* preprocessing layers, applied to training batches only
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,7 @@ class EncryptionConfig:
     input_bits: int = 8
     weight_bits: int = 8
     precision_bits: int = 20
+    fine_tune: object = None  # BFV: {epochs, learning_rate, batch_size}: quantisation-aware fine-tuning
 
 
 @dataclass(frozen=True)
@@ -198,6 +200,8 @@ def _section(name, cls, raw):
     values = {key: _typed(f"{name}.{key}", value, fields[key].type) for key, value in raw.items()}
     if name == "model" and "layers" in values:
         values["layers"] = tuple(values["layers"])
+    if name == "training" and "augmentation" in values:
+        values["augmentation"] = tuple(values["augmentation"])
     return cls(**values)
 
 
@@ -266,6 +270,19 @@ def _check_values(config, base, needs_layers=True):
     elif needs_layers and not config.model.layers:
         raise ConfigError("model.layers: list the layers to train (e.g. [Flatten, {Dense: {units: 30}}, "
                           "Square, {Dense: {units: 10}}]) or set model.load to a saved model.")
+    if e.fine_tune is not None and not isinstance(e.fine_tune, dict):
+        raise ConfigError(f"encryption.fine_tune: expected a mapping such as {{epochs: 2}} (keys: epochs, "
+                          f"learning_rate, batch_size) or null. Found {e.fine_tune!r}.")
+    if isinstance(e.fine_tune, dict):
+        _reject_unknown(e.fine_tune, ("epochs", "learning_rate", "batch_size"), "encryption.fine_tune")
+        for key, value in e.fine_tune.items():
+            number = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if not number or value <= 0 or (key != "learning_rate" and not isinstance(value, int)):
+                raise ConfigError(f"encryption.fine_tune.{key}: expected a positive "
+                                  f"{'number' if key == 'learning_rate' else 'integer'}. Found {value!r}.")
+    if e.fine_tune is not None and e.scheme != "bfv":
+        raise ConfigError("encryption.fine_tune: quantisation-aware fine-tuning is for BFV (CKKS keeps the "
+                          "real weights); remove the key or set encryption.scheme: bfv.")
     if not (isinstance(e.parameters, dict) or e.parameters == "auto"):
         raise ConfigError(f"encryption.parameters: expected `auto` or a mapping of parameter fields "
                           f"(poly_modulus_degree, coeff_mod_bit_sizes, plain_moduli, ...). Found {e.parameters!r}.")

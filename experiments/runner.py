@@ -43,10 +43,18 @@ def prepare(config, log=print, verbose=None):
                                                             else config.training.verbose))
     e = config.encryption
     samples = evaluation_samples(config, data)
+    fine_tune = None
+    if e.fine_tune is not None:  # quantisation-aware, with the training section's augmentation
+        fine_tune = {"x": x_train, "y": y_train, "augmentation": config.training.augmentation,
+                     "seed": config.training.seed, "verbose": _keras_verbose(verbose if verbose is not None
+                                                                           else config.training.verbose),
+                     "batch_size": config.training.batch_size, **e.fine_tune}
+        log(f"Fine-tuning with {e.input_bits}-bit inputs and {e.weight_bits}-bit weights: {e.fine_tune}")
     try:
         plan = model.prepare_encryption(e.scheme, security=e.security, calibration=x_train,
                                         input_bits=e.input_bits, weight_bits=e.weight_bits,
-                                        precision_bits=e.precision_bits, batch_size=samples)
+                                        precision_bits=e.precision_bits, batch_size=samples,
+                                        fine_tune=fine_tune)
     except NotImplementedError as err:
         raise ConfigError(f"model.layers: {err}") from err
     if isinstance(e.parameters, dict):

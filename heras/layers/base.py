@@ -59,13 +59,16 @@ class EncryptableLayer:
     def weight_for(self, name, x):
         """The weight called ``name`` in the form ``x`` needs.
 
-        TensorFlow inputs (training, Keras predict) get the trained variable; ciphertexts, numpy
+        TensorFlow inputs (training, Keras predict) get the trained variable (passed through
+        ``self.training_weight_transform(name, variable)`` when set: quantisation-aware
+        fine-tuning rounds it there, see :mod:`heras.models.fine_tuning`); ciphertexts, numpy
         arrays and bounds get the prepared (e.g. integer) weights when set, else the variable's
         values as numpy.
         """
         variable = getattr(self, name)
         if variable is None or is_framework(x):
-            return variable
+            transform = getattr(self, "training_weight_transform", None)  # e.g. fine_tuning's rounding
+            return variable if variable is None or transform is None else transform(name, variable)
         override = getattr(self, "_encryption_weights", {}).get(name)
         return override if override is not None else np.asarray(variable)
 

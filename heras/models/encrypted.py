@@ -49,7 +49,7 @@ class EncryptedModel:
 
     # ----------------------------------------------------------------- preparation
     def prepare_encryption(self, scheme="bfv", security=128, calibration=None, input_bits=8,
-                           weight_bits=8, precision_bits=20, batch_size=None):
+                           weight_bits=8, precision_bits=20, batch_size=None, fine_tune=None):
         """Compute the encryption plan after ``fit``: discretise (BFV) or plan levels and errors
         (CKKS), prove value bounds, and select parameters. Returns and stores the plan.
 
@@ -62,10 +62,28 @@ class EncryptedModel:
                 within the calibrated range (the scale grows with the network's amplification
                 of per-op errors; see ``heras.models.preparation``).
             batch_size: samples per encrypted batch (noted with the parameters).
+            fine_tune: BFV only: ``{"x": x_train, "y": y_train, "epochs": 2, ...}`` (the keywords
+                of :func:`heras.models.fine_tuning.fine_tune`) fine-tunes the model with inputs and
+                kernels rounded at ``input_bits`` / ``weight_bits`` before discretising it.
         """
+        if fine_tune is not None:
+            self._fine_tune(scheme, fine_tune, calibration, input_bits, weight_bits)
         self.encryption_plan = prepare(self, scheme, security, calibration, input_bits, weight_bits,
                                        precision_bits, batch_size)
         return self.encryption_plan
+
+    def _fine_tune(self, scheme, options, calibration, input_bits, weight_bits):
+        from .fine_tuning import FINE_TUNE_KEYS, fine_tune
+        if scheme != "bfv":
+            raise ValueError(f"`fine_tune` rounds inputs and weights as BFV does; scheme={scheme!r} keeps "
+                             "real weights. Remove fine_tune or use scheme='bfv'.")
+        if not isinstance(options, dict) or "x" not in options or "y" not in options:
+            raise ValueError("Expected `fine_tune` to be a dict with the training data: "
+                             f"{{'x': x_train, 'y': y_train, 'epochs': 2}}. Received: {type(options).__name__}.")
+        unknown = sorted(set(options) - {"x", "y", *FINE_TUNE_KEYS})
+        if unknown:
+            raise ValueError(f"Unknown `fine_tune` key(s) {unknown}; valid keys are x, y, {', '.join(FINE_TUNE_KEYS)}.")
+        fine_tune(self, input_bits=input_bits, weight_bits=weight_bits, calibration=calibration, **options)
 
     def _require_plan(self, action):
         if self.encryption_plan is None:

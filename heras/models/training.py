@@ -142,3 +142,47 @@ class TrainingDefaults:
         """Data owner: after ``fit`` on ciphertexts, decrypt the weights into this model."""
         from . import encrypted_training
         return encrypted_training.decrypt_weights(self, context)
+
+
+def augmentation_layers(specs, seed=None):
+    """Keras augmentation layers from specs ``{RandomTranslation: {height_factor: 0.1, ...}}``
+    (or a bare name, or layer objects). Only Keras' ``Random*`` preprocessing layers are
+    accepted: they change training images only and never enter the encrypted network. A
+    ``seed`` is given to every layer that does not set its own (reproducible runs)."""
+    layers = []
+    for index, spec in enumerate(specs or ()):
+        if isinstance(spec, keras.layers.Layer):
+            layers.append(spec)
+            continue
+        if isinstance(spec, str):
+            name, options = spec, {}
+        elif isinstance(spec, dict) and len(spec) == 1:
+            (name, options), = spec.items()
+            options = dict(options or {})
+        else:
+            raise ValueError(f"augmentation[{index}]: expected a layer name or {{RandomTranslation: "
+                             f"{{height_factor: 0.1, width_factor: 0.1}}}}. Received: {spec!r}")
+        cls = getattr(keras.layers, str(name), None)
+        if not (str(name).startswith("Random") and isinstance(cls, type) and issubclass(cls, keras.layers.Layer)):
+            raise ValueError(f"augmentation[{index}]: {name!r} is not a Keras augmentation layer; use one of "
+                             "RandomTranslation, RandomRotation, RandomZoom, RandomContrast, ... (keras.layers).")
+        if seed is not None and "seed" not in options:
+            options["seed"] = seed + index
+        try:
+            layers.append(cls(**options))
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"augmentation[{index}] ({name}): invalid options {options!r}: {err}") from err
+    return layers
+
+
+def augmented_dataset(x, y, layers, batch_size, seed=None):
+    """A shuffled ``tf.data`` pipeline of (x, y) batches with ``layers`` applied in training
+    mode to every batch: fresh random transformations each epoch, the model itself unchanged."""
+    import tensorflow as tf
+
+    def augment(images, labels):
+        for layer in layers:
+            images = layer(images, training=True)
+        return images, labels
+    data = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+    return data.batch(batch_size).map(augment, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)

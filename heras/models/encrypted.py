@@ -15,7 +15,7 @@ import numpy as np
 import primitives as P
 from primitives import crt
 from .costs import check_encryptable, encryption_costs, format_costs
-from . import streaming
+from . import pruning, streaming
 from .preparation import prepare, walk
 
 
@@ -172,7 +172,8 @@ class EncryptedModel:
         # BFV CRT primes (or ciphertext groups) are independent: one process per core; when
         # the cores do not divide the primes, the leftover primes' streamed blocks are shared
         if isinstance(self, keras.Sequential) and P.is_encrypted(x):  # the plan checks the scheme
-            plan = streaming.shared_component_plan(self.layers, x, P.parallel.worker_count())
+            plan = streaming.shared_component_plan(self.layers, x, P.parallel.worker_count(),
+                                                   computed=pruning.computed_features(self))
             if plan is not None:
                 end = plan[0]
                 whole = P.parallel.one_component_at_a_time(lambda part: self._run_layers(part, progress))
@@ -194,8 +195,10 @@ class EncryptedModel:
             out = layer.call(*args, **kwargs)
             report(layer)
             return out
-        if isinstance(self, keras.Sequential):  # wide hidden layers stream block by block
-            return streaming.run_sequential(self.layers[start:], x, step, report)
+        if isinstance(self, keras.Sequential):  # wide hidden layers stream, pruned features are left out
+            computed = pruning.computed_features(self)
+            return streaming.run_sequential(self.layers[start:], x, step, report, computed=computed[start:],
+                                            positions=computed[start - 1] if start else None)
         if start:
             raise ValueError("Only Sequential models run from a given layer on.")
         return walk(self, x, step)

@@ -37,7 +37,7 @@ import primitives as P
 from primitives.settings import integer_setting
 
 from ..layers.base import LinearWithActivation
-from ..layers.core import Dense, Flatten
+from ..layers.core import Dense, Flatten, Reshape
 
 DEFAULT_BLOCK_FEATURES = 392
 ENVIRONMENT_VARIABLE = "SEALION_STREAM_FEATURES"
@@ -99,10 +99,25 @@ def blocks_for(first, hidden_shape, block_features):
             for a, b in channel_blocks(hidden_shape, block_features)]
 
 
-def segment_blocks(layers, x, block_features):
+def segment_blocks(layers, x, block_features, computed=None, positions=None):
     """The blocks of the segment ``layers`` (from :func:`find_segment`) on inputs like ``x``,
-    or None when it cannot stream or fits in one block (run it layer by layer instead)."""
+    or None when it cannot stream or fits in one block (run it layer by layer instead).
+
+    ``computed`` (per layer of the segment, from :func:`heras.models.pruning.computed_features`)
+    and ``positions`` (the features ``x`` holds, None for all) describe a pruned model: then the
+    blocks cover only the hidden features computed, ``block_features`` at a time (one block if
+    ``block_features`` is 0), and a single block is returned too (it still skips the others).
+    """
     first, middle = layers[0], layers[1:-1]
+    kept = None if computed is None else computed[0]
+    if kept is not None or positions is not None:
+        if kept is None:
+            kept = np.arange(math.prod(first.compute_output_shape((None,) + tuple(_logical_shape(first, x, positions)))[1:]))
+        size = block_features if block_features > 0 else kept.size
+        return [(lambda x, f=kept[a:a + size]: first.call_subset(x, positions, f), kept[a:a + size])
+                for a in range(0, kept.size, size)]
+    if block_features <= 0:
+        return None
     hidden_shape = tuple(first.compute_output_shape((None,) + tuple(x.shape))[1:])
     if len(hidden_shape) > 1 and not any(isinstance(layer, Flatten) for layer in middle):
         return None  # the Dense would act on the last axis of a feature map: not one sum
@@ -110,16 +125,23 @@ def segment_blocks(layers, x, block_features):
     return blocks if len(blocks) >= 2 else None
 
 
-def partial_sum(layers, x, blocks):
+def _logical_shape(first, x, positions):
+    """The per-sample input shape ``first`` was built for (``x`` may be compact)."""
+    return tuple(x.shape) if positions is None else tuple(first.input.shape[1:])
+
+
+def partial_sum(layers, x, blocks, outputs=None):
     """sum over ``blocks`` of W[B] . f(A_B(x)): the segment's Dense product (no bias) restricted
-    to those blocks, summed in a binary tree."""
+    to those blocks (and to the Dense's ``outputs``, if given), summed in a binary tree."""
     first, middle, dense = layers[0], layers[1:-1], layers[-1]
     kernel = dense.weight_for("kernel", x)
+    if outputs is not None:
+        kernel = np.asarray(kernel)[:, outputs]
     pending = []  # binary-tree sum: (height, partial) with strictly decreasing heights
     for hidden_of, rows in blocks:
         hidden = hidden_of(x)
         for layer in middle:
-            hidden = layer.call(hidden)
+            hidden = _call_compact(layer, hidden)
         partial = P.matmul(P.flatten(hidden), kernel[rows])
         del hidden
         height = 0
@@ -133,27 +155,42 @@ def partial_sum(layers, x, blocks):
     return total
 
 
-def finish_segment(layers, x, total):
+def finish_segment(layers, x, total, outputs=None):
     """The segment's output from the sum of all its blocks: the Dense bias and activation."""
     dense = layers[-1]
     bias = dense.weight_for("bias", x)
     if bias is not None:
-        total = P.add(total, np.asarray(bias))
+        bias = np.asarray(bias)
+        total = P.add(total, bias if outputs is None else bias[outputs])
     return dense.heras_activation(total)
 
 
-def run_segment(layers, x, block_features):
+def run_segment(layers, x, block_features, computed=None, positions=None):
     """``layers`` (a segment from :func:`find_segment`) applied to ``x`` block by block.
 
-    Returns None when the segment fits in one block (run it layer by layer instead).
+    Returns None when the segment fits in one block (run it layer by layer instead), unless it
+    is pruned (``computed``, ``positions``: see :func:`segment_blocks`): one block then runs as
+    the layers would, on the computed features only, the Dense's bias inside its product.
     """
-    blocks = segment_blocks(layers, x, block_features)
+    blocks = segment_blocks(layers, x, block_features, computed, positions)
     if blocks is None:
         return None
-    return finish_segment(layers, x, partial_sum(layers, x, blocks))
+    outputs = None if computed is None else computed[-1]
+    if len(blocks) == 1:
+        hidden_of, rows = blocks[0]
+        hidden = hidden_of(x)
+        for layer in layers[1:-1]:
+            hidden = _call_compact(layer, hidden)
+        return layers[-1].call_subset(hidden, rows, outputs)
+    return finish_segment(layers, x, partial_sum(layers, x, blocks, outputs), outputs)
 
 
-def shared_component_plan(layers, x, workers, block_features=None):
+def _call_compact(layer, hidden):
+    """An element-wise layer on a compact (flat) tensor; Flatten and Reshape leave it as it is."""
+    return hidden if isinstance(layer, (Flatten, Reshape)) else layer.call(hidden)
+
+
+def shared_component_plan(layers, x, workers, block_features=None, computed=None):
     """How to spread a BFV forward pass over ``workers`` processes when they do not divide the
     CRT components evenly, or None.
 
@@ -161,7 +198,8 @@ def shared_component_plan(layers, x, workers, block_features=None):
     remaining ("shared") components are split by blocks of the model's leading streamed
     segment, every process computing a share of each one's blocks. 3 primes on 2 cores: 1.5
     primes per process instead of 3 processes taking turns on 2 cores. Returns
-    (segment end, blocks, whole component chunks, shared component indices).
+    (segment end, blocks, whole component chunks, shared component indices, features computed
+    by the segment's Dense or None). ``computed``: see :func:`segment_blocks`.
     """
     components = x.data.shape[0]
     block_features = block_features_setting() if block_features is None else block_features
@@ -169,12 +207,12 @@ def shared_component_plan(layers, x, workers, block_features=None):
             or not layers):
         return None
     end = find_segment(layers, 0)
-    blocks = segment_blocks(layers[:end], x, block_features) if end else None
+    blocks = segment_blocks(layers[:end], x, block_features, computed and computed[:end]) if end else None
     if blocks is None or len(blocks) < workers:
         return None
     whole = components - components % workers
     chunks = np.array_split(np.arange(whole), workers)   # empty chunks when whole == 0
-    return end, blocks, chunks, list(range(whole, components))
+    return end, blocks, chunks, list(range(whole, components)), computed and computed[end - 1]
 
 
 def run_shared(layers, x, plan, run_whole, run_tail):
@@ -185,7 +223,7 @@ def run_shared(layers, x, plan, run_whole, run_tail):
     product; this process adds the shares (exact mod t, bounds add up as in one process) and
     runs the rest of the network on the total, which is small (the segment's outputs).
     """
-    end, blocks, chunks, shared = plan
+    end, blocks, chunks, shared, outputs = plan
     segment = layers[:end]
     shares = np.array_split(np.arange(len(blocks)), len(chunks))
     views = {j: P.parallel.component_view(x, [j]) for j in shared}
@@ -194,7 +232,7 @@ def run_shared(layers, x, plan, run_whole, run_tail):
     def job(i):
         def work():
             out = [run_whole(view) for view in wholes[i]]
-            return out + [partial_sum(segment, views[j], [blocks[b] for b in shares[i]]) for j in shared]
+            return out + [partial_sum(segment, views[j], [blocks[b] for b in shares[i]], outputs) for j in shared]
         return work
     contexts = [[view.context for view in wholes[i]] + [views[j].context for j in shared]
                 for i in range(len(chunks))]
@@ -206,27 +244,40 @@ def run_shared(layers, x, plan, run_whole, run_tail):
         total = parts[0]
         for part in parts[1:]:
             total = P.add(total, part)
-        finished.append(run_tail(finish_segment(segment, views[j], total)))
+        finished.append(run_tail(finish_segment(segment, views[j], total, outputs)))
     return P.parallel.stitch_components(computed + finished, x)
 
 
-def run_sequential(layers, x, step, progress=None, block_features=None):
+def run_sequential(layers, x, step, progress=None, block_features=None, computed=None, positions=None):
     """Run a Sequential model's ``layers`` on the encrypted ``x``, streaming what can be.
 
     ``step(layer, x)`` runs one layer (and reports progress); ``progress(layer)``, if given, is
-    told of each layer of a streamed segment once the segment is done.
+    told of each layer computed otherwise (streamed segments, pruned layers). ``computed`` (per
+    layer, :func:`heras.models.pruning.computed_features`) and ``positions`` (the features ``x``
+    holds, None for all) leave pruned features out; then numpy inputs run pruned too.
     """
     block_features = block_features_setting() if block_features is None else block_features
     stream = block_features > 0 and P.is_encrypted(x) and x.scheme == "bfv"
+    computed = [None] * len(layers) if computed is None else list(computed)
     index = 0
     while index < len(layers):
-        end = find_segment(layers, index) if stream else None
-        out = run_segment(layers[index:end], x, block_features) if end else None
+        end = find_segment(layers, index) if (stream or computed[index] is not None or positions is not None) else None
+        out = None
+        if end:
+            out = run_segment(layers[index:end], x, block_features if stream else 0, computed[index:end], positions)
         if out is None:
-            x = step(layers[index], x)
+            layer = layers[index]
+            if positions is None and computed[index] is None:
+                x = step(layer, x)
+            else:
+                x = (layer.call_subset(x, positions, computed[index]) if isinstance(layer, LinearWithActivation)
+                     else _call_compact(layer, x))
+                if progress is not None:
+                    progress(layer)
+            positions = computed[index]
             index += 1
             continue
-        x = out
+        x, positions = out, computed[end - 1]
         for layer in layers[index:end]:
             if progress is not None:
                 progress(layer)

@@ -147,3 +147,24 @@ def test_output_features_select_the_same_values_on_every_backend(bfv_context, rn
     assert dense.shape == (3, 2)
     with pytest.raises(P.ShapeError, match="distinct indices"):
         P.matmul(x.reshape(3, -1), np.ones((50, 6), dtype=int), output_features=[6])
+
+
+@pytest.mark.slow
+def test_pruned_segments_shared_between_workers_stay_exact(monkeypatch, rng):
+    """3 CRT primes on 2 workers: the leftover prime's pruned blocks are shared between the
+    processes (streaming.shared_component_plan); both gates prune; bit for bit."""
+    keras.utils.set_random_seed(0)
+    z2 = np.array([1, 0, 0.5, 1, 0, 1, 1, 0.7])
+    model = Sequential([Input((6, 6, 1)), Conv2D(4, 3, strides=2, padding="same"), FixedGate(_gates(rng, (3, 3, 4), 13)),
+                        Square(), Flatten(), Dense(8), FixedGate(z2), Square(), Dense(3)])
+    x = rng.uniform(0, 1, size=(5, 6, 6, 1))
+    plan = model.prepare_encryption("bfv", calibration=x, input_bits=8, weight_bits=8)
+    assert len(plan.parameters.plain_moduli) == 3
+    computed = pruning.computed_features(model)
+    assert computed[2].size == 36 - 13 and computed[6].size == 6 and computed[-1] is None
+    monkeypatch.setenv("SEALION_WORKERS", "2")
+    monkeypatch.setenv(streaming.ENVIRONMENT_VARIABLE, "7")
+    client = P.Context(plan.parameters)
+    query = model.encrypt_inputs(client.public(), x)
+    assert streaming.shared_component_plan(model.layers, query, 2, computed=computed) is not None
+    np.testing.assert_array_equal(P.decrypt(client, model.predict(query)), model.predict_discretized(x))

@@ -263,7 +263,9 @@ def run_sequential(layers, x, step, progress=None, block_features=None, computed
     while index < len(layers):
         end = find_segment(layers, index) if (stream or computed[index] is not None or positions is not None) else None
         out = None
-        if end:
+        if end and positions is None and all(c is None for c in computed[index:end]):
+            out = run_segment(layers[index:end], x, block_features)   # unpruned: streamed or not at all
+        elif end:
             out = run_segment(layers[index:end], x, block_features if stream else 0, computed[index:end], positions)
         if out is None:
             layer = layers[index]

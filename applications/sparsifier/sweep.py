@@ -29,7 +29,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 DEFAULT_CONFIG = ROOT / "configs" / "mnist_cnn16_l0.yaml"
-DEFAULT_LAMBDAS = (0.0, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3)
+DEFAULT_LAMBDAS = (0.0, 2e-4, 6e-4, 1.2e-3, 3e-3)
 QUICK_CONFIG = {  # 8x8 digits, bundled: a one-square CNN with gates before the square, seconds per lambda
     "name": "sparsifier_sweep_quick",
     "dataset": {"name": "digits"},

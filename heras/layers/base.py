@@ -28,7 +28,12 @@ def default_kernel_initializer():
 
 
 class EncryptableLayer:
-    """Mixin for keras layers with an encrypted form; see the module docstring."""
+    """Mixin for keras layers with an encrypted form; see the module docstring.
+
+    Optional hooks a layer may define (extension points for applications): ``encryption_gates()``
+    (per-position multipliers folded away by preparation, see :class:`heras.layers.PositionGate`)
+    and ``training_callbacks()`` (Keras callbacks heras' ``fit`` adds, e.g. a penalty schedule).
+    """
 
     #: Ciphertext-ciphertext multiplications the layer adds to a path (BFV depth).
     bfv_depth = 0

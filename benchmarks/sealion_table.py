@@ -13,7 +13,8 @@ compares server forward times on that batch.
 Every forward pass is repeated (``--set evaluation.repeats=N``, default 3 here) and the
 median reported, ours and TenSEAL's alike.
 
-Writes benchmarks/results/sealion_table.json and .md.
+Writes benchmarks/results/sealion_table.json and .md, and sealion_table.png: throughput and
+accuracy per model, ours beside the paper's.
 """
 
 import argparse
@@ -119,6 +120,45 @@ def l0_lines(rows):
                 f"SEALion: 762 vs 3,236 activations, 3.2x (491,520 vs 153,600 per hour)."]
 
 
+def plot(rows, path):
+    """Bar charts of throughput (log scale) and accuracy per model, the paper's beside ours."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    paper = {p["model"]: p for p in PAPER}
+    ours = {}
+    for r in rows:
+        if "failed" in r:
+            continue
+        label = r["model"] if r["scheme"] == "bfv" else f"{r['model']} ({r['scheme'].upper()})"
+        if r["dataset"] != "mnist":
+            label += f" [{r['dataset']}]"
+        ours[label] = r
+    labels = list(paper) + [label for label in ours if label not in paper]
+    x = range(len(labels))
+    figure, (speed, accuracy) = plt.subplots(2, 1, figsize=(max(7, 1.3 * len(labels)), 7), sharex=True)
+    panels = ((speed, lambda p: p["throughput"], lambda r: r["throughput_per_hour"], "samples per hour (log)"),
+              (accuracy, lambda p: p["accuracy"], lambda r: 100 * r["encrypted_accuracy"], "encrypted accuracy %"))
+    for axes, paper_value, our_value, unit in panels:
+        axes.bar([i - 0.2 for i in x], [paper_value(paper[m]) if m in paper else 0 for m in labels], width=0.4,
+                 color="tab:gray", label="SEALion paper (2019)")
+        axes.bar([i + 0.2 for i in x], [our_value(ours[m]) if m in ours else 0 for m in labels], width=0.4,
+                 color="tab:blue", label="ours (this run)")
+        axes.set_ylabel(unit)
+        axes.grid(axis="y", alpha=0.3)
+    speed.set_yscale("log")
+    speed.set_title("SEALion's table: throughput and accuracy per model (MNIST unless noted)")
+    speed.legend()
+    known = [100 * r["encrypted_accuracy"] for r in ours.values()] + [p["accuracy"] for p in PAPER]
+    accuracy.set_ylim(max(0, min(known) - 5), 100)
+    accuracy.set_xticks(list(x), labels, rotation=30, ha="right")
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return path
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--configs", nargs="+", default=list(DEFAULT_CONFIGS),
@@ -153,6 +193,7 @@ def main(argv=None):
     markdown = table(rows, facts)
     write_results(args.output, "sealion_table", {"machine": facts, "paper": PAPER, "runs": rows,
                                                  "overrides": args.overrides}, markdown)
+    plot(rows, Path(args.output) / "sealion_table.png")
     print(markdown)
     return 1 if any("failed" in r for r in rows) else 0
 

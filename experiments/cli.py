@@ -1,6 +1,7 @@
 """The installed ``sealion`` command: ``params`` from primitives, plus experiment runs.
 
     sealion run CONFIG.yaml [--output DIR] [--overwrite] [--set section.key=value ...]
+                            [--executor local|ray] [--address ADDRESS]
     sealion params CONFIG.yaml       # the parameters that run would use, and why
     sealion params --scheme bfv --depth 1 --max-value 1e12
 """
@@ -21,6 +22,11 @@ def add_run_command(commands):
     run.add_argument("--output", metavar="DIR", help="results folder (default: the config's output.dir, "
                      "else runs/<name>); earlier results there go untouched unless --overwrite")
     run.add_argument("--overwrite", action="store_true", help="replace earlier results in DIR")
+    run.add_argument("--executor", choices=["local", "ray"], default="local",
+                     help="where the encrypted forward pass runs: this machine's process pool (default) "
+                          "or Ray, (ciphertext group, CRT prime) tasks (needs pip install -e \".[ray]\")")
+    run.add_argument("--address", metavar="ADDRESS", help="with --executor ray: the cluster to join "
+                     "(auto, HOST:6379, ray://HOST:10001); default: start a local Ray instance")
     add_override_option(run)
     run.set_defaults(run=run_experiment)
 
@@ -39,17 +45,31 @@ def extend_params_command(commands):
 
 def run_experiment(args):
     from .config import load_config
-    from .results import markdown_table, table_row
-    from .runner import run
+    from heras import execution
+    from .kinds import get_kind
+    from .results import ResultCheckError
     config = load_config(args.config, args.overrides)
-    results = run(config, output=args.output, overwrite=args.overwrite or None)
-    print()
-    print(markdown_table([table_row(results)]), end="")
-    if results.get("exact") is False:
-        print(f"ERROR: {results['mismatched_samples']} encrypted predictions differ from the discretised "
-              "model's; see results.json.", file=sys.stderr)
+    kind = get_kind(config.kind)
+    runner = kind.runner()
+    options = {}
+    if (args.executor != "local" or args.address) and not kind.takes_executor:
+        raise SystemExit(f"sealion run: --executor/--address apply to encrypted inference runs; "
+                         f"kind {kind.name!r} runs on this machine. Remove the option.")
+    try:
+        with execution.use(args.executor, args.address) as executor:
+            if kind.takes_executor:
+                options["executor"] = executor
+            results = runner.run(config, output=args.output, overwrite=args.overwrite or None, **options)
+    except ResultCheckError as failure:  # results written; say what broke, exit 1
+        if failure.results is not None:
+            print()
+            print(runner.summary(failure.results)[0], end="")
+        print(f"sealion run: error: {failure}", file=sys.stderr)
         return 1
-    return 0
+    text, code = runner.summary(results)
+    print()
+    print(text, end="")
+    return code
 
 
 def params_from_config_or_flags(args):

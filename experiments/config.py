@@ -97,6 +97,15 @@ class RunConfig:
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
     source: str | None = None
+    kind: str = "inference"  # which experiment module runs it (experiments/kinds.py)
+    extra: dict = field(default_factory=dict)  # the kind's own sections, by name
+
+    def section(self, name):
+        """The kind-specific section ``name`` (a dataclass; its defaults when absent)."""
+        if name not in self.extra:
+            raise KeyError(f"Run kind {self.kind!r} has no config section {name!r}; it has "
+                           f"{sorted(self.extra) or 'none'}.")
+        return self.extra[name]
 
     def output_dir(self):
         return Path(self.output.dir) if self.output.dir else Path("runs") / self.name
@@ -157,14 +166,18 @@ def apply_override(raw, override):
 
 def parse_config(raw, source=None, default_name="run"):
     """Validate a raw mapping (as from ``yaml.safe_load``) into a :class:`RunConfig`."""
-    known = set(SECTIONS) | {"name"}
-    _reject_unknown(raw, known, "the top level")
+    from .kinds import DEFAULT_KIND, get_kind
+    kind = get_kind(raw.get("kind", DEFAULT_KIND))
+    extra_classes = kind.section_classes()
+    known = set(SECTIONS) | set(extra_classes) | {"name", "kind"}
+    _reject_unknown(raw, known, f"the top level (kind {kind.name!r})")
     name = raw.get("name", default_name)
     if not isinstance(name, str) or not name.strip():
         raise ConfigError(f"name: expected a non-empty string. Found {name!r}.")
     sections = {key: _section(key, cls, raw.get(key)) for key, cls in SECTIONS.items()}
-    config = RunConfig(name=name, source=source, **sections)
-    _check_values(config, Path(source).parent if source else Path("."))
+    extra = {key: _section(key, cls, raw.get(key)) for key, cls in extra_classes.items()}
+    config = RunConfig(name=name, source=source, kind=kind.name, extra=extra, **sections)
+    _check_values(config, Path(source).parent if source else Path("."), kind.needs_layers)
     return config
 
 
@@ -218,7 +231,7 @@ def _typed(key, value, annotation):
     raise ConfigError(f"{key}: expected {wanted}. Found {type(value).__name__} {value!r}.")
 
 
-def _check_values(config, base):
+def _check_values(config, base, needs_layers=True):
     """Value checks that need more than a type: choices, ranges, files."""
     d, t, e, v = config.dataset, config.training, config.encryption, config.evaluation
     _choice("dataset.name", d.name, DATASETS)
@@ -250,7 +263,7 @@ def _check_values(config, base):
         if not (base / config.model.load).expanduser().is_file():
             raise ConfigError(f"model.load: file {config.model.load!r} does not exist (relative paths "
                               f"are read from {str(base)!r}).")
-    elif not config.model.layers:
+    elif needs_layers and not config.model.layers:
         raise ConfigError("model.layers: list the layers to train (e.g. [Flatten, {Dense: {units: 30}}, "
                           "Square, {Dense: {units: 10}}]) or set model.load to a saved model.")
     if not (isinstance(e.parameters, dict) or e.parameters == "auto"):

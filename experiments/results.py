@@ -3,6 +3,8 @@
 import json
 from pathlib import Path
 
+from primitives.errors import SealionError
+
 #: Keys every results.json holds (issue 4's list); runs add more (timings per layer, config).
 REQUIRED_KEYS = (
     "model", "dataset", "scheme", "security_bits", "poly_modulus_degree", "plain_moduli",
@@ -11,6 +13,34 @@ REQUIRED_KEYS = (
     "batch_size", "throughput_per_hour", "encrypt_s", "decrypt_s", "peak_memory_mb", "library_versions")
 
 RESULT_FILES = ("results.json", "results.md")
+
+
+class ResultCheckError(SealionError):
+    """A finished run measured something its guarantees rule out (BFV decryptions that differ
+    from the discretised model, a CKKS error above the proven bound). The results were written
+    for inspection; ``results`` holds them."""
+
+    def __init__(self, message, results=None):
+        super().__init__(message)
+        self.results = results
+
+
+def check_results(results):
+    """What a run's figures show to be wrong, as sentences (empty when every guarantee held).
+
+    BFV: decryptions equal the discretised model's integers bit for bit. CKKS: the measured
+    ``max_abs_error`` (against the float64 evaluation of the same layers) is at most the proven
+    ``proven_error_bound``.
+    """
+    failures = []
+    if results.get("exact") is False:
+        failures.append(f"{results.get('mismatched_samples')} encrypted predictions differ from the "
+                        "discretised model's integers (BFV must be exact)")
+    error, bound = results.get("max_abs_error"), results.get("proven_error_bound")
+    if error is not None and bound is not None and not error <= bound:
+        failures.append(f"the measured CKKS error max_abs_error = {error:.3g} exceeds the proven bound "
+                        f"proven_error_bound = {bound:.3g} (vs the float64 evaluation of the same layers)")
+    return failures
 
 
 def claim_output_dir(base, overwrite=False):
@@ -72,16 +102,35 @@ def markdown_table(rows, columns=TABLE_COLUMNS):
     return "\n".join(lines) + "\n"
 
 
+#: Figures results.md shows in sections of their own (or not at all) rather than in the list.
+_OWN_SECTIONS = ("config", "layer_times_s", "plots", "training_history", "noise_budget_bits", "latencies_s")
+
+
 def markdown_report(results):
-    """results.md: the table row, then every figure of the run."""
-    details = [f"- **{key}**: {_short(results[key])}" for key in results if key not in ("config", "layer_times_s")]
+    """results.md: the table row, any failed check, every figure of the run, then the plots."""
+    details = [f"- **{key}**: {_short(results[key])}" for key in results if key not in _OWN_SECTIONS]
     layer_times = results.get("layer_times_s") or {}
-    lines = [f"# {results['model']} on {results['dataset']} ({results['scheme'].upper()})", "",
-             markdown_table([table_row(results)]), "## Figures", "", *details, ""]
+    failures = check_results(results)
+    lines = [f"# {results['model']} on {results['dataset']} ({results['scheme'].upper()})", ""]
+    if failures:
+        lines += [f"**CHECK FAILED**: {failure}." for failure in failures] + [""]
+    lines += [markdown_table([table_row(results)]), "## Figures", "", *details, ""]
+    if results.get("scheme") == "ckks" and results.get("max_abs_error") is not None:
+        lines += [f"CKKS error: measured {results['max_abs_error']:.3g} against the float64 evaluation of the "
+                  f"same layers; proven bound {results['proven_error_bound']:.3g}.", ""]
     if layer_times:
         lines += ["## Server time per layer (s, summed over batches)", "",
                   markdown_table([(name, f"{seconds:.3f}") for name, seconds in layer_times.items()],
                                  ("Layer", "Seconds"))]
+    noise = results.get("noise_budget_bits") or {}
+    if noise:
+        lines += ["## BFV noise budget left per layer (bits, first batch)", "",
+                  markdown_table([(name, _short(row.get("measured")), f"{row['estimated']:.1f}")
+                                  for name, row in noise.items()], ("Layer", "Measured", "Estimated"))]
+    plots = results.get("plots") or {}
+    if plots:
+        lines += ["## Plots", ""]
+        lines += [f"![{title}]({name})" for title, name in plots.items()] + [""]
     return "\n".join(lines)
 
 

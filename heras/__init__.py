@@ -4,6 +4,6 @@ Layers are Keras layers whose computation is ``primitives`` ops, so one definiti
 TensorFlow and runs on ciphertexts; heras never imports TenSEAL.
 """
 
-from . import activations, datasets, deployment, layers, models
+from . import activations, datasets, deployment, execution, layers, models
 
-__all__ = ["activations", "datasets", "deployment", "layers", "models"]
+__all__ = ["activations", "datasets", "deployment", "execution", "layers", "models"]

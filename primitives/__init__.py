@@ -7,7 +7,7 @@ that run on numpy arrays and on encrypted tensors alike (:mod:`primitives.ops`).
 
 __version__ = "0.1.0"
 
-from . import parallel
+from . import parallel, progress
 from .bound_tensor import BoundTensor
 from .context import Context
 from .encrypted_tensor import EncryptedTensor

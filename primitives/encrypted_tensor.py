@@ -102,8 +102,12 @@ class EncryptedTensor:
             raise SchemeError("This tensor was encrypted under other keys than the given context's.")
         if self.scheme != "bfv":
             raise SchemeError("Noise budgets are a BFV notion; CKKS tracks levels (levels_left).")
+        # a tensor of some CRT components only (a worker's part) pairs each with the client's
+        # component of the same plaintext prime
+        by_prime = {comp.plain_modulus: comp for comp in context.components}
+        own = [by_prime[comp.plain_modulus] for comp in self.context.components]
         return min(comp.decryptor.invariant_noise_budget(ct)
-                   for comp, block in zip(context.components, self.data) for ct in block.ravel())
+                   for comp, block in zip(own, self.data) for ct in block.ravel())
 
     def check_same_keys(self, other):
         """Raise SchemeError unless ``other`` was encrypted under the same keys."""

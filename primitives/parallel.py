@@ -25,6 +25,7 @@ import traceback
 
 import numpy as np
 
+from . import progress
 from .context import Context
 from .encrypted_tensor import EncryptedTensor
 from .settings import integer_setting
@@ -120,6 +121,19 @@ def map_parts(function, x, workers=None):
     return _stitch([r[0] for r in results], axis, x)
 
 
+def part_count(x, workers=None):
+    """How many one-component parts ``map_parts(function, x, workers)`` calls ``function`` on,
+    in all its processes together (progress displays count work across the workers)."""
+    if not isinstance(x, EncryptedTensor):
+        return 1
+    components = x.data.shape[0]
+    workers = worker_count(components) if workers is None else workers
+    if workers <= 1 or not hasattr(os, "fork"):
+        return components
+    pieces, axis = split(x, workers)
+    return len(pieces) if axis == 1 else components
+
+
 def run_jobs(jobs, contexts):
     """Run ``jobs`` (callables returning lists of EncryptedTensors) side by side; return their
     results in order.
@@ -131,15 +145,24 @@ def run_jobs(jobs, contexts):
     """
     if not hasattr(os, "fork"):
         return [job() for job in jobs]
-    children = [_fork(job) for job in jobs[1:]]
+    children, progress_pipes = [], []
+    for job in jobs[1:]:
+        channel = progress.open_channel()  # None unless someone listens to progress
+        children.append(_fork(job, channel))
+        progress_pipes.append(progress.in_parent(channel))
+    relays = [progress.relay(pipe) for pipe in progress_pipes]  # after every fork: no thread forks
     try:
         first = jobs[0]()
     except BaseException:
         for pid, reader in children:
             _reap(pid, reader)
         raise
-    return [first] + [_collect(pid, reader, job_contexts)
-                      for (pid, reader), job_contexts in zip(children, contexts[1:])]
+    results = [first] + [_collect(pid, reader, job_contexts)
+                         for (pid, reader), job_contexts in zip(children, contexts[1:])]
+    for thread in relays:  # the workers have exited: their last events are being delivered
+        if thread is not None:
+            thread.join()
+    return results
 
 
 def one_component_at_a_time(function):
@@ -162,7 +185,7 @@ def stitch_components(results, x):
     return _stitch(results, 0, x)
 
 
-def _fork(job):
+def _fork(job, progress_channel=None):
     read_fd, write_fd = os.pipe()
     pid = os.fork()
     if pid == 0:  # child: compute, send the result (or the error) back, exit without cleanup
@@ -171,6 +194,7 @@ def _fork(job):
         # left alone by the collector; the child's own garbage is still collected.
         gc.freeze()
         os.close(read_fd)
+        progress.in_worker(progress_channel)  # progress reports go to the parent's listener
         status = 0
         try:
             payload = pickle.dumps(("ok", [tensor.serialize() for tensor in job()]))

@@ -80,6 +80,17 @@ def test_unknown_top_level_keys_and_malformed_files(tmp_path):
         parse_config(no_model)
 
 
+def test_kind_selects_a_known_experiment_and_refuses_others():
+    assert parse_config(quickstart_raw()).kind == "inference"
+    assert parse_config({**quickstart_raw(), "kind": "inference"}).kind == "inference"
+    with pytest.raises(ConfigError, match=r"kind: expected one of 'inference'.*Found 'inferense'"):
+        parse_config({**quickstart_raw(), "kind": "inferense"})
+    with pytest.raises(ConfigError, match=r"Unknown key\(s\) \['transfer'\] in the top level \(kind 'inference'\)"):
+        parse_config({**quickstart_raw(), "transfer": {}})
+    with pytest.raises(KeyError, match="has no config section 'transfer'"):
+        parse_config(quickstart_raw()).section("transfer")
+
+
 def test_overrides_are_typed_and_checked():
     config = load_config(QUICKSTART, ["training.epochs=3", "evaluation.samples=null"])
     assert config.training.epochs == 3 and config.evaluation.samples is None

@@ -1,7 +1,9 @@
-"""heras models: Sequential and functional Model (with encrypted inference), and model loading."""
+"""heras models: Sequential and functional Model (with encrypted inference), sub-model extraction
+and model loading."""
 
 import keras
 
+from .extraction import extract
 from .functional import Model
 from .sequential import Sequential
 
@@ -12,4 +14,4 @@ def load_model(path):
     return keras.saving.load_model(path)
 
 
-__all__ = ["Sequential", "Model", "load_model"]
+__all__ = ["Sequential", "Model", "extract", "load_model"]

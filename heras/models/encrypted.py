@@ -14,6 +14,7 @@ import numpy as np
 
 import primitives as P
 from primitives import crt
+from .. import execution
 from .costs import check_encryptable, encryption_costs, format_costs
 from . import pruning, streaming
 from .preparation import prepare, walk
@@ -117,8 +118,12 @@ class EncryptedModel:
             return self.encrypted_forward(x)
         return super().predict(x, *args, **kwargs)
 
-    def evaluate(self, x=None, y=None, *args, encrypted=False, context=None, **kwargs):
+    def evaluate(self, x=None, y=None, *args, encrypted=False, context=None, executor=None, **kwargs):
         """Keras' evaluate; with ``encrypted=True``, encrypt, run, decrypt and report.
+
+        ``executor`` (encrypted only) says where the server's forward pass runs: None or
+        ``"local"`` (this machine), ``"ray"`` (a local Ray instance, shut down afterwards) or an
+        executor object such as ``heras.execution.ray_executor.RayExecutor(address=...)``.
 
         Returns (encrypted): a dict with accuracy, samples, latency_s (server forward),
         throughput_per_hour, encrypt_s, decrypt_s and agreement with the discretised (BFV)
@@ -133,7 +138,7 @@ class EncryptedModel:
         start = time.perf_counter()
         query = [self.encrypt_inputs(server, x)]  # popped below: the forward pass frees it early
         encrypt_s, start = time.perf_counter() - start, time.perf_counter()
-        answer = self.encrypted_forward(query.pop())
+        answer = self.encrypted_forward(query.pop(), executor=executor)
         latency_s, start = time.perf_counter() - start, time.perf_counter()
         raw = P.decrypt(client, answer)
         decrypt_s = time.perf_counter() - start
@@ -154,46 +159,81 @@ class EncryptedModel:
                 "agreement": float(np.mean(predictions == reference.argmax(axis=-1))), "exact": exact,
                 "parameters": repr(plan.parameters), **extra}
 
-    def encrypted_forward(self, x, progress=None):
+    def encrypted_forward(self, x, progress=None, executor=None):
         """Run every layer's ``call`` on the encrypted tensor ``x`` (public material only).
 
         The low-level step behind ``predict``: it uses the weights as they are (the prepared
         ones after ``prepare_encryption``), so call it directly only for weights already in
-        encryptable form, e.g. hand-set integers. ``progress(index, layer)``, if given, is called
-        after each layer (progress bars, per-layer timing) for the part computed in this
-        process: BFV CRT primes and ciphertext groups are spread over worker processes
-        (:mod:`primitives.parallel`; ``SEALION_WORKERS=1`` keeps everything in one process).
+        encryptable form, e.g. hand-set integers. BFV CRT primes and ciphertext groups are
+        spread over worker processes (:mod:`primitives.parallel`; ``SEALION_WORKERS=1`` keeps
+        everything in one process). ``executor`` runs the pass elsewhere: ``"ray"`` or an
+        executor from :mod:`heras.execution`.
+
+        Progress, two ways:
+
+        - ``progress(index, layer, output)``, if given, is called after each layer computed in
+          this process (per-layer timing, noise measurements); ``output`` is the layer's
+          encrypted output for the CRT components this process computed, or None for the
+          layers inside a streamed segment (reported once the segment is done), whose whole
+          outputs never exist. A Ray executor reports no per-layer progress: its layers run in
+          other processes.
+        - :func:`primitives.progress.report` events for one display of the whole pass, across
+          the worker processes: ``("start", steps)`` first, then ``("step", label)`` for each
+          layer of each CRT component part and each block of a streamed segment, from
+          whichever process computed it (listen with :func:`primitives.progress.listening`).
         """
         check_encryptable(self.layers)
         expected = tuple(self.inputs[0].shape[1:]) if self.inputs else None
         if expected is not None and tuple(x.shape) != expected:
             raise P.ShapeError(f"The model expects inputs of per-sample shape {expected}; the "
                                f"encrypted tensor has shape {tuple(x.shape)}.")
+        with execution.use(executor) as runner:
+            return runner.forward(self, x, progress)
+
+    def _forward_on_this_machine(self, x, progress=None):
+        """The forward pass in this machine's processes (the local executor)."""
         # BFV CRT primes (or ciphertext groups) are independent: one process per core; when
         # the cores do not divide the primes, the leftover primes' streamed blocks are shared
+        stream = P.is_encrypted(x) and x.scheme == "bfv"
         if isinstance(self, keras.Sequential) and P.is_encrypted(x):  # the plan checks the scheme
-            plan = streaming.shared_component_plan(self.layers, x, P.parallel.worker_count(),
-                                                   computed=pruning.computed_features(self))
+            computed = pruning.computed_features(self)
+            plan = streaming.shared_component_plan(self.layers, x, P.parallel.worker_count(), computed=computed)
             if plan is not None:
-                end = plan[0]
+                end, blocks, chunks, shared, _ = plan
+                after = tuple(x.shape)
+                for layer in self.layers[:end]:
+                    after = tuple(layer.compute_output_shape((None,) + after)[1:])
+                tail_steps = streaming.count_steps(self.layers[end:], after, stream, computed=computed[end:],
+                                                   positions=computed[end - 1])
+                P.progress.report("start", sum(len(chunk) for chunk in chunks)
+                                  * streaming.count_steps(self.layers, x.shape, stream, computed=computed)
+                                  + len(shared) * (len(blocks) + tail_steps))
                 whole = P.parallel.one_component_at_a_time(lambda part: self._run_layers(part, progress))
                 # progress: this process's whole primes report every layer, the shared primes'
                 # finish (after the workers' shares arrive) the layers after the segment
                 tail = lambda tensor: self._run_layers(tensor, progress, start=end)  # noqa: E731
                 return streaming.run_shared(self.layers, x, plan, whole, tail)
+        P.progress.report("start", P.parallel.part_count(x) * self._steps_per_part(x, stream))
         return P.parallel.map_parts(lambda part: self._run_layers(part, progress), x)
+
+    def _steps_per_part(self, x, stream):
+        """Progress steps of :meth:`_run_layers` on one CRT component of ``x``."""
+        if isinstance(self, keras.Sequential):
+            return streaming.count_steps(self.layers, x.shape, stream, computed=pruning.computed_features(self))
+        return sum(1 for layer in self.layers if not isinstance(layer, keras.layers.InputLayer))
 
     def _run_layers(self, x, progress=None, start=0):
         """The layers from ``start`` on, in this process (Sequential: streaming what can be)."""
         indices = {id(layer): index for index, layer in enumerate(self.layers)}
 
-        def report(layer):
+        def report(layer, output=None):
             if progress is not None:
-                progress(indices[id(layer)], layer)
+                progress(indices[id(layer)], layer, output)
 
         def step(layer, *args, **kwargs):
             out = layer.call(*args, **kwargs)
-            report(layer)
+            P.progress.report("step", layer.name)
+            report(layer, out)
             return out
         if isinstance(self, keras.Sequential):  # wide hidden layers stream, pruned features are left out
             computed = pruning.computed_features(self)

@@ -108,7 +108,7 @@ def segment_blocks(layers, x, block_features, computed=None, positions=None):
     blocks cover only the hidden features computed, ``block_features`` at a time (one block if
     ``block_features`` is 0), and a single block is returned too (it still skips the others).
     """
-    first, middle = layers[0], layers[1:-1]
+    first = layers[0]
     kept = None if computed is None else computed[0]
     if kept is not None or positions is not None:
         if kept is None:
@@ -116,9 +116,15 @@ def segment_blocks(layers, x, block_features, computed=None, positions=None):
         size = block_features if block_features > 0 else kept.size
         return [(lambda x, f=kept[a:a + size]: first.call_subset(x, positions, f), kept[a:a + size])
                 for a in range(0, kept.size, size)]
+    return _blocks_for_input(layers, tuple(x.shape), block_features)
+
+
+def _blocks_for_input(layers, input_shape, block_features):
+    """The streamed blocks of an unpruned segment on inputs of per-sample ``input_shape``, or None."""
     if block_features <= 0:
         return None
-    hidden_shape = tuple(first.compute_output_shape((None,) + tuple(x.shape))[1:])
+    first, middle = layers[0], layers[1:-1]
+    hidden_shape = tuple(first.compute_output_shape((None,) + tuple(input_shape))[1:])
     if len(hidden_shape) > 1 and not any(isinstance(layer, Flatten) for layer in middle):
         return None  # the Dense would act on the last axis of a feature map: not one sum
     blocks = blocks_for(first, hidden_shape, block_features)
@@ -132,7 +138,8 @@ def _logical_shape(first, x, positions):
 
 def partial_sum(layers, x, blocks, outputs=None):
     """sum over ``blocks`` of W[B] . f(A_B(x)): the segment's Dense product (no bias) restricted
-    to those blocks (and to the Dense's ``outputs``, if given), summed in a binary tree."""
+    to those blocks (and to the Dense's ``outputs``, if given), summed in a binary tree. Each
+    block is a progress step (:func:`primitives.progress.report`)."""
     first, middle, dense = layers[0], layers[1:-1], layers[-1]
     kernel = dense.weight_for("kernel", x)
     if outputs is not None:
@@ -144,6 +151,7 @@ def partial_sum(layers, x, blocks, outputs=None):
             hidden = _call_compact(layer, hidden)
         partial = P.matmul(P.flatten(hidden), kernel[rows])
         del hidden
+        P.progress.report("step", f"{first.name}..{dense.name} block")
         height = 0
         while pending and pending[-1][0] == height:
             partial = P.add(pending.pop()[1], partial)
@@ -181,7 +189,9 @@ def run_segment(layers, x, block_features, computed=None, positions=None):
         hidden = hidden_of(x)
         for layer in layers[1:-1]:
             hidden = _call_compact(layer, hidden)
-        return layers[-1].call_subset(hidden, rows, outputs)
+        out = layers[-1].call_subset(hidden, rows, outputs)
+        P.progress.report("step", f"{layers[0].name}..{layers[-1].name} block")
+        return out
     return finish_segment(layers, x, partial_sum(layers, x, blocks, outputs), outputs)
 
 
@@ -251,8 +261,10 @@ def run_shared(layers, x, plan, run_whole, run_tail):
 def run_sequential(layers, x, step, progress=None, block_features=None, computed=None, positions=None):
     """Run a Sequential model's ``layers`` on the encrypted ``x``, streaming what can be.
 
-    ``step(layer, x)`` runs one layer (and reports progress); ``progress(layer)``, if given, is
-    told of each layer computed otherwise (streamed segments, pruned layers). ``computed`` (per
+    ``step(layer, x)`` runs one layer (and reports progress); ``progress(layer, output)``, if
+    given, is told of each layer computed otherwise: the layers of a streamed segment once the
+    segment is done (``output``: the segment's output for its last layer, None for the others)
+    and pruned layers (their compact output). ``computed`` (per
     layer, :func:`heras.models.pruning.computed_features`) and ``positions`` (the features ``x``
     holds, None for all) leave pruned features out; then numpy inputs run pruned too.
     """
@@ -274,14 +286,47 @@ def run_sequential(layers, x, step, progress=None, block_features=None, computed
             else:
                 x = (layer.call_subset(x, positions, computed[index]) if isinstance(layer, LinearWithActivation)
                      else _call_compact(layer, x))
+                P.progress.report("step", layer.name)
                 if progress is not None:
-                    progress(layer)
+                    progress(layer, x)
             positions = computed[index]
             index += 1
             continue
         x, positions = out, computed[end - 1]
         for layer in layers[index:end]:
             if progress is not None:
-                progress(layer)
+                progress(layer, out if layer is layers[end - 1] else None)
         index = end
     return x
+
+
+def count_steps(layers, input_shape, stream, block_features=None, computed=None, positions=None):
+    """Progress steps of :func:`run_sequential` on one CRT component of inputs of per-sample
+    ``input_shape``: one per layer run whole, one per block of a streamed (or pruned) segment.
+
+    ``stream``: whether the input streams (an encrypted BFV tensor), as ``run_sequential`` decides;
+    ``computed``, ``positions``: the pruning, as given to ``run_sequential``.
+    """
+    block_features = block_features_setting() if block_features is None else block_features
+    computed = [None] * len(layers) if computed is None else list(computed)
+    streams = stream and block_features > 0
+    shape, steps, index = tuple(input_shape), 0, 0
+    while index < len(layers):
+        pruned = computed[index] is not None or positions is not None
+        end = find_segment(layers, index) if (streams or pruned) else None
+        blocks = 0
+        if end and positions is None and all(c is None for c in computed[index:end]):
+            found = _blocks_for_input(layers[index:end], shape, block_features)
+            blocks = len(found) if found else 0
+        elif end:
+            first = layers[index]
+            kept = computed[index].size if computed[index] is not None else \
+                math.prod(first.compute_output_shape((None,) + tuple(first.input.shape[1:]))[1:])
+            blocks = math.ceil(kept / block_features) if streams else 1
+        run = layers[index:end] if blocks else layers[index:index + 1]
+        steps += blocks if blocks else 1
+        for layer in run:
+            shape = tuple(layer.compute_output_shape((None,) + shape)[1:])
+        positions = computed[index + len(run) - 1]
+        index += len(run)
+    return steps

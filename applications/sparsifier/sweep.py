@@ -115,6 +115,15 @@ def plot(rows, path, title):
     plt.close(figure)
 
 
+def write(folder, rows, source, heading):
+    """sweep.json, sweep.md and sweep.png for the rows so far; returns the markdown."""
+    markdown = table(rows, heading)
+    (folder / "sweep.json").write_text(json.dumps({"rows": rows, "config": source}, indent=2, default=str))
+    (folder / "sweep.md").write_text(markdown + "\n", encoding="utf-8")
+    plot(rows, folder / "sweep.png", heading)
+    return markdown
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", default=str(DEFAULT_CONFIG), help="a config with L0Gate layers")
@@ -143,11 +152,7 @@ def main(argv=None):
         rows.append(row)
         print(f"   {row['activations']:,} activations, encrypted accuracy {100 * row['encrypted_accuracy']:.2f}%, "
               f"latency {row['latency_s']:.2f} s, exact {row['exact']}", flush=True)
-    heading = f"L0 sweep: {title}"
-    markdown = table(rows, heading)
-    (folder / "sweep.json").write_text(json.dumps({"rows": rows, "config": source}, indent=2, default=str))
-    (folder / "sweep.md").write_text(markdown + "\n", encoding="utf-8")
-    plot(rows, folder / "sweep.png", heading)
+        markdown = write(folder, rows, source, f"L0 sweep: {title}")   # after every lambda: nothing is lost
     print(markdown)
     print(f"Written to {folder}")
     return 0 if all(r["exact"] is not False for r in rows) else 1

@@ -10,6 +10,7 @@ import math
 import keras
 import numpy as np
 
+import applications  # noqa: F401  (registers the applications' layers, e.g. L0Gate)
 import heras
 from heras.models import training as heras_training
 from .config import ConfigError, resolve
@@ -31,9 +32,11 @@ def layer_from_spec(spec, index):
     else:
         raise ConfigError(f"{where}: expected a layer name (Square), {{Dense: {{units: 30}}}} or "
                           f"{{class_name: Dense, config: {{units: 30}}}}. Found {spec!r}.")
-    cls = getattr(heras.layers, str(class_name), None)
-    if not (isinstance(cls, type) and issubclass(cls, keras.layers.Layer)):
-        known = sorted(name for name in heras.layers.__all__ if name not in ("Input", "EncryptableLayer"))
+    cls = heras.layers.get_layer_class(str(class_name))  # heras' layers, then the applications' (L0Gate)
+    if cls is None or cls is heras.layers.PositionGate:
+        known = sorted(name for name in heras.layers.__all__
+                       if heras.layers.get_layer_class(name) not in (None, heras.layers.PositionGate))
+        known += heras.layers.registry.registered_names()
         raise ConfigError(f"{where}: {class_name!r} is not a heras layer; choose one of {known} "
                           "(ReLU/MaxPooling have no encrypted form: use Square/Poly and AveragePooling2D).")
     if not isinstance(options, dict):

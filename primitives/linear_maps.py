@@ -42,6 +42,20 @@ class LinearMap:
         start, stop = self.indptr[k], self.indptr[k + 1]
         return self.indices[start:stop], self.weights[start:stop]
 
+    def select(self, features):
+        """The map of outputs ``features`` only (flat C-order indices of ``out_shape``), as a
+        flat output of ``len(features)`` features: the rows of a layer whose other outputs are
+        not needed (heras leaves pruned positions out this way)."""
+        features = check_output_features(features, self.out_size)
+        starts, stops = self.indptr[features], self.indptr[features + 1]
+        lengths = stops - starts
+        taps = np.concatenate([np.arange(a, b) for a, b in zip(starts.tolist(), stops.tolist())] or
+                              [np.zeros(0, dtype=np.int64)]).astype(np.int64)
+        indptr = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+        bias = None if self.bias is None else self.bias[features]
+        return LinearMap(self.in_shape, (len(features),), indptr, self.indices[taps],
+                         np.ascontiguousarray(self.weights[taps]), bias)
+
     def row_abs_sums(self):
         """Return sum_j |w_kj| per output (exact Python ints for integer weights)."""
         weights = np.abs(self.weights.astype(object) if self.weights.dtype.kind in "iuO" else self.weights)
@@ -152,6 +166,19 @@ def check_output_rows(output_rows, out_h):
         raise ShapeError(f"`output_rows` must satisfy 0 <= start < stop <= {out_h} (the output's "
                          f"height). Received: output_rows={output_rows!r}")
     return start, stop
+
+
+def check_output_features(features, out_size):
+    """``features`` as a non-empty int64 array of distinct flat output indices in [0, out_size)."""
+    array = np.asarray(features)
+    if array.ndim != 1 or array.size == 0 or array.dtype.kind not in "iu":
+        raise ShapeError(f"Expected `output_features` to be a non-empty 1-D array of integer feature "
+                         f"indices. Received an array of shape {array.shape} and dtype {array.dtype}.")
+    array = array.astype(np.int64)
+    if array.min() < 0 or array.max() >= out_size or np.unique(array).size != array.size:
+        raise ShapeError(f"`output_features` must be distinct indices in [0, {out_size}) (the layer's "
+                         f"output features). Received values from {array.min()} to {array.max()}.")
+    return array
 
 
 def pool2d_map(in_shape, pool_size, strides, padding, average):

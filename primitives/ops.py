@@ -156,8 +156,12 @@ def polynomial(x, coefficients):
 
 
 # ----------------------------------------------------------------- linear layers
-def matmul(x, kernel, bias=None):
+def matmul(x, kernel, bias=None, output_features=None):
     """Return x @ kernel (+ bias): contracts the last feature axis with a plain (m, p) kernel.
+
+    ``output_features`` (flat indices into the output's features, C order) keeps only those
+    outputs, as a flat tensor of ``len(output_features)`` features: ciphertexts and bounds
+    compute just them (heras leaves pruned positions out this way), other backends select.
 
     Example:
         >>> matmul(np.array([[1, 2]]), np.array([[3], [4]]), bias=[1])
@@ -172,10 +176,16 @@ def matmul(x, kernel, bias=None):
         raise ShapeError(f"matmul: inputs with feature shape {features} need a kernel of shape "
                          f"({features[-1] if features else 'm'}, units). Received kernel shape {kernel.shape}.")
     bias = _bias(bias, kernel.shape[1])
-    return _backend(x).matmul(x, kernel, bias)
+    backend = _backend(x)
+    if output_features is None:
+        return backend.matmul(x, kernel, bias)
+    features = linear_maps.check_output_features(output_features, math.prod(features[:-1]) * kernel.shape[1])
+    if backend is encrypted or backend is bounds:
+        return backend.matmul(x, kernel, bias, output_features=features)
+    return _take_features(backend, backend.matmul(x, kernel, bias), features)
 
 
-def conv2d(x, kernel, bias=None, strides=1, padding="valid", output_rows=None):
+def conv2d(x, kernel, bias=None, strides=1, padding="valid", output_rows=None, output_features=None):
     """2-D convolution, channels last: x (batch, h, w, c), kernel (kh, kw, c, filters).
 
     Args:
@@ -184,6 +194,9 @@ def conv2d(x, kernel, bias=None, strides=1, padding="valid", output_rows=None):
         output_rows: optional (start, stop): only output rows [start, stop) of the feature map,
             i.e. ``conv2d(x, ...)[:, start:stop]``. Ciphertexts compute just those rows (heras
             streams wide convolutions band by band); other backends slice the full result.
+        output_features: optional flat indices into the output's (height, width, filters)
+            features, C order: only those outputs, as a flat tensor of ``len(output_features)``
+            features (heras leaves pruned positions out this way). Not with ``output_rows``.
     """
     x = _array(x, "x")
     kernel = _array(kernel, "kernel")
@@ -194,6 +207,14 @@ def conv2d(x, kernel, bias=None, strides=1, padding="valid", output_rows=None):
     bias = _bias(bias, kernel.shape[3])
     strides, padding = _pair(strides, "strides"), _padding(padding)
     backend = _backend(x)
+    if output_features is not None:
+        if output_rows is not None:
+            raise ValueError("conv2d: give `output_rows` or `output_features`, not both.")
+        _, _, out_h, out_w = linear_maps.conv_geometry(features, kernel.shape[:2], strides, padding)
+        selected = linear_maps.check_output_features(output_features, out_h * out_w * kernel.shape[3])
+        if backend is encrypted or backend is bounds:
+            return backend.conv2d(x, kernel, bias, strides, padding, output_features=selected)
+        return _take_features(backend, backend.conv2d(x, kernel, bias, strides, padding), selected)
     if output_rows is None:
         return backend.conv2d(x, kernel, bias, strides, padding)
     out_h = linear_maps.conv_geometry(features, kernel.shape[:2], strides, padding)[2]
@@ -253,6 +274,15 @@ def sum(x, axis=-1):  # noqa: A001 - mirrors numpy/keras naming
                              "separate slots. Sum feature axes (1 and up), or sum after decryption.")
         normalised.append(a - 1)
     return _backend(x).sum(x, tuple(sorted(set(normalised))))
+
+
+def _take_features(backend, result, features):
+    """The given flat features of a (batch, ...) result, as (batch, len(features))."""
+    if backend is plain:
+        result = np.asarray(result)
+        return result.reshape(result.shape[0], -1)[:, features]
+    import keras
+    return keras.ops.take(keras.ops.reshape(result, (keras.ops.shape(result)[0], -1)), features, axis=1)
 
 
 # ----------------------------------------------------------------- argument helpers

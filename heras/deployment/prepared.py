@@ -48,6 +48,7 @@ def save_prepared(model, folder, overwrite=False):
               "sum_pooling_layers": [i for i, layer in enumerate(model.layers)
                                      if getattr(layer, "as_sum_pooling", False)],
               "folded_layers": [i for i, layer in enumerate(model.layers) if getattr(layer, "folded", False)],
+              "folded_gates": [i for i, layer in enumerate(model.layers) if getattr(layer, "gates_folded", False)],
               "add_factors": {str(i): [int(f) for f in layer.input_factors] for i, layer in enumerate(model.layers)
                               if getattr(layer, "input_factors", None)},
               "activation_coefficients": {
@@ -91,6 +92,8 @@ def load_prepared(folder, allow_version_mismatch=False):
         model.layers[index].as_sum_pooling = True
     for index in record["folded_layers"]:
         model.layers[index].folded = True
+    for index in record.get("folded_gates", []):
+        model.layers[index].gates_folded = True
     for index, factors in record.get("add_factors", {}).items():
         model.layers[int(index)].input_factors = [int(f) for f in factors]
     for index, coefficients in record.get("activation_coefficients", {}).items():

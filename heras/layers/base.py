@@ -28,7 +28,12 @@ def default_kernel_initializer():
 
 
 class EncryptableLayer:
-    """Mixin for keras layers with an encrypted form; see the module docstring."""
+    """Mixin for keras layers with an encrypted form; see the module docstring.
+
+    Optional hooks a layer may define (extension points for applications): ``encryption_gates()``
+    (per-position multipliers folded away by preparation, see :class:`heras.layers.PositionGate`)
+    and ``training_callbacks()`` (Keras callbacks heras' ``fit`` adds, e.g. a penalty schedule).
+    """
 
     #: Ciphertext-ciphertext multiplications the layer adds to a path (BFV depth).
     bfv_depth = 0
@@ -91,6 +96,22 @@ class LinearWithActivation(EncryptableLayer):
             kernel = kernel[..., start:stop]
             bias = None if bias is None else bias[start:stop]
         return self.heras_activation(self.linear(inputs, kernel, bias))
+
+    def call_subset(self, inputs, input_positions=None, output_features=None):
+        """``call`` on a compact input, computing only some outputs (pruned models).
+
+        Args:
+            input_positions: the flat indices of the logical input's features that ``inputs``
+                holds (a flat tensor), or None when ``inputs`` is whole; Dense on flat inputs only.
+            output_features: flat indices of the outputs to compute (a flat result of that
+                many features), or None for all of them.
+        """
+        kernel, bias = self.weight_for("kernel", inputs), self.weight_for("bias", inputs)
+        if input_positions is not None:
+            if np.ndim(kernel) != 2:
+                raise ValueError(f"{self.name}: only a Dense on flat inputs reads a compact input.")
+            kernel = np.asarray(kernel)[np.asarray(input_positions)]
+        return self.heras_activation(self.linear(inputs, kernel, bias, output_features=output_features))
 
     @property
     def bfv_depth(self):

@@ -27,8 +27,9 @@ class Conv2D(LinearWithActivation, keras.layers.Conv2D):
         super().__init__(filters, kernel_size, strides=strides, padding=padding, activation=None, **kwargs)
         self.heras_activation = activation_lookup.get(activation)
 
-    def linear(self, inputs, kernel, bias):
-        return P.conv2d(inputs, kernel, bias, strides=self.strides, padding=self.padding)
+    def linear(self, inputs, kernel, bias, output_features=None):
+        return P.conv2d(inputs, kernel, bias, strides=self.strides, padding=self.padding,
+                        output_features=output_features)
 
     def call_rows(self, inputs, start, stop):
         """``call`` restricted to output rows [start, stop): the same values as

@@ -24,8 +24,8 @@ class Dense(LinearWithActivation, keras.layers.Dense):
         super().__init__(units, activation=None, **kwargs)
         self.heras_activation = activation_lookup.get(activation)
 
-    def linear(self, inputs, kernel, bias):
-        return P.matmul(inputs, kernel, bias)
+    def linear(self, inputs, kernel, bias, output_features=None):
+        return P.matmul(inputs, kernel, bias, output_features=output_features)
 
     def activations(self, input_shape):
         return self.output_activations(math.prod(input_shape[1:-1]) * self.units)

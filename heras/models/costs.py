@@ -1,8 +1,15 @@
-"""Encryption costs of a model: activations and multiplicative depth, layer by layer."""
+"""Encryption costs of a model: activations and multiplicative depth, layer by layer.
+
+Activations count what the encrypted forward pass computes: features left out of a pruned
+model (:mod:`heras.models.pruning`) cost nothing.
+"""
+
+import math
 
 import keras
 
 from ..layers.base import EncryptableLayer
+from . import pruning
 
 ALTERNATIVES = {
     "MaxPooling2D": "heras.layers.AveragePooling2D or SumPooling2D",
@@ -36,12 +43,15 @@ def encryption_costs(model):
         return _graph_costs(model)
     rows, bfv, ckks = [], 0, 0
     shape = tuple(model.inputs[0].shape) if model.inputs else None
-    for layer in model.layers:
+    computed = pruning.computed_features(model) if model.inputs else [None] * len(model.layers)
+    for layer, features in zip(model.layers, computed):
         out_shape = tuple(layer.compute_output_shape(shape)) if shape is not None else None
         if isinstance(layer, EncryptableLayer):
             cost = layer.encryption_cost(shape)
             bfv, ckks = bfv + cost["bfv_depth"], ckks + cost["ckks_depth"]
             activations = cost["activations"]
+            if features is not None and activations:  # pruned: only the computed features count
+                activations = activations * features.size // math.prod(out_shape[1:])
         else:
             activations = None
         rows.append({"layer": layer.name, "type": layer.__class__.__name__, "output_shape": out_shape,

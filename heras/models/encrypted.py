@@ -16,7 +16,7 @@ import primitives as P
 from primitives import crt
 from .. import execution
 from .costs import check_encryptable, encryption_costs, format_costs
-from . import streaming
+from . import pruning, streaming
 from .preparation import prepare, walk
 
 
@@ -214,16 +214,18 @@ class EncryptedModel:
         # the cores do not divide the primes, the leftover primes' streamed blocks are shared
         stream = P.is_encrypted(x) and x.scheme == "bfv"
         if isinstance(self, keras.Sequential) and P.is_encrypted(x):  # the plan checks the scheme
-            plan = streaming.shared_component_plan(self.layers, x, P.parallel.worker_count())
+            computed = pruning.computed_features(self)
+            plan = streaming.shared_component_plan(self.layers, x, P.parallel.worker_count(), computed=computed)
             if plan is not None:
-                end, blocks, chunks, shared = plan
+                end, blocks, chunks, shared, _ = plan
                 after = tuple(x.shape)
                 for layer in self.layers[:end]:
                     after = tuple(layer.compute_output_shape((None,) + after)[1:])
+                tail_steps = streaming.count_steps(self.layers[end:], after, stream, computed=computed[end:],
+                                                   positions=computed[end - 1])
                 P.progress.report("start", sum(len(chunk) for chunk in chunks)
-                                  * streaming.count_steps(self.layers, x.shape, stream)
-                                  + len(shared) * (len(blocks)
-                                                   + streaming.count_steps(self.layers[end:], after, stream)))
+                                  * streaming.count_steps(self.layers, x.shape, stream, computed=computed)
+                                  + len(shared) * (len(blocks) + tail_steps))
                 whole = P.parallel.one_component_at_a_time(lambda part: self._run_layers(part, progress))
                 # progress: this process's whole primes report every layer, the shared primes'
                 # finish (after the workers' shares arrive) the layers after the segment
@@ -235,7 +237,7 @@ class EncryptedModel:
     def _steps_per_part(self, x, stream):
         """Progress steps of :meth:`_run_layers` on one CRT component of ``x``."""
         if isinstance(self, keras.Sequential):
-            return streaming.count_steps(self.layers, x.shape, stream)
+            return streaming.count_steps(self.layers, x.shape, stream, computed=pruning.computed_features(self))
         return sum(1 for layer in self.layers if not isinstance(layer, keras.layers.InputLayer))
 
     def _run_layers(self, x, progress=None, start=0):
@@ -251,8 +253,10 @@ class EncryptedModel:
             P.progress.report("step", layer.name)
             report(layer, out)
             return out
-        if isinstance(self, keras.Sequential):  # wide hidden layers stream block by block
-            return streaming.run_sequential(self.layers[start:], x, step, report)
+        if isinstance(self, keras.Sequential):  # wide hidden layers stream, pruned features are left out
+            computed = pruning.computed_features(self)
+            return streaming.run_sequential(self.layers[start:], x, step, report, computed=computed[start:],
+                                            positions=computed[start - 1] if start else None)
         if start:
             raise ValueError("Only Sequential models run from a given layer on.")
         return walk(self, x, step)

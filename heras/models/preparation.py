@@ -10,6 +10,10 @@ integer coefficients round(c_k * q * s^(d-k)) and output scale q * s^d (q maps m
 Running the layers on a :class:`~primitives.BoundTensor` proves the largest |value| of every
 intermediate, which sizes the CRT plaintext modulus.
 
+Position gates (:class:`heras.layers.PositionGate`, e.g. an L0 sparsifier) are folded into a
+neighbouring linear layer first (:mod:`heras.models.gates`); features whose gate is 0 are then
+never computed (:mod:`heras.models.pruning`).
+
 CKKS keeps real weights; the plan counts rescaling levels and proves a bound on every value
 (integer bits) and on the error of every output before selecting parameters. Each CKKS op that
 creates noise (encryption, rescaling, relinearisation) adds a small error d, and the network
@@ -34,6 +38,7 @@ from primitives import selection
 from .. import activations as heras_activations
 from ..layers.base import EncryptableLayer
 from .costs import check_encryptable
+from .gates import fold_gates, trained_weights
 
 SCHEMES = ("bfv", "ckks")
 
@@ -96,6 +101,7 @@ def prepare(model, scheme, security=128, calibration=None, input_bits=8, weight_
         raise RuntimeError("The model has no weights yet: build and fit it (model.fit(...)) before "
                            "prepare_encryption.")
     check_encryptable(model.layers)
+    fold_gates(model)
     if len(model.inputs) != 1 or len(model.outputs) != 1:
         raise NotImplementedError(f"prepare_encryption handles models with one input and one output; "
                                   f"this one has {len(model.inputs)} and {len(model.outputs)}.")
@@ -225,9 +231,10 @@ def _discretise(layer, scale, weight_bits, following=None, power_of_two=False):
     """
     name = layer.__class__.__name__
     activation = getattr(layer, "heras_activation", None)
+    if getattr(layer, "gates_folded", False):
+        return _Step(scale)  # a position gate, folded into a linear layer: the identity
     if name in ("Dense", "Conv2D"):
-        kernel = np.asarray(layer.kernel, dtype=np.float64)
-        bias = np.asarray(layer.bias, dtype=np.float64) if layer.use_bias else np.zeros(kernel.shape[-1])
+        kernel, bias = trained_weights(layer)  # folded gates included
         if following is not None and following.__class__.__name__ == "BatchNormalization":
             if activation is not None and activation.name != "linear":
                 raise NotImplementedError(f"Cannot fold {following.name} into {layer.name}: the activation "
@@ -358,6 +365,9 @@ def _prepare_ckks(model, input_shape, input_max, security, precision_bits, batch
             layer.heras_activation.integer_coefficients = None
         if getattr(layer, "input_factors", None):
             layer.input_factors = None  # CKKS matches an Add's scales itself
+        if getattr(layer, "_folded_weights", None) is not None:  # real weights with gates folded in
+            kernel, bias = trained_weights(layer)
+            layer.set_encryption_weights(**({"kernel": kernel, "bias": bias} if layer.use_bias else {"kernel": kernel}))
     max_value, depth = float(_prove_bound(model, input_shape, input_max)), path_depth(model, "ckks")
     integer_bits = max(1, math.ceil(math.log2(max(max_value, 1.0))) + 1)
     amplification = ckks_amplification(model, input_shape, input_max)

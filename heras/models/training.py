@@ -109,9 +109,15 @@ class CosineCycle(keras.callbacks.Callback):
 
 
 def fit_callbacks(model, callbacks):
-    """``callbacks`` plus the cosine schedule when the model trains with the heras optimizer."""
+    """``callbacks`` plus the cosine schedule when the model trains with the heras optimizer,
+    plus the callbacks its layers ask for through ``training_callbacks()`` (one per class, e.g.
+    a penalty schedule; an extension point for application layers)."""
     peak = getattr(getattr(model, "optimizer", None), "_heras_cosine_peak", None)
     callbacks = list(callbacks or [])
+    for layer in getattr(model, "layers", []):
+        for callback in getattr(layer, "training_callbacks", lambda: [])():
+            if not any(type(c) is type(callback) for c in callbacks):
+                callbacks.append(callback)
     if peak is not None and not any(isinstance(c, CosineCycle) for c in callbacks):
         callbacks.append(CosineCycle(peak))
     return callbacks

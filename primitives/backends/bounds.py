@@ -157,16 +157,23 @@ def _linear_error(x, apply, kernel, bias):
     return error
 
 
-def matmul(x, kernel, bias=None):
+def matmul(x, kernel, bias=None, output_features=None):
     bound = plain.matmul(_lift(x.bound), _abs(kernel), None if bias is None else _abs(bias))[0]
-    return _result(x, bound, lambda: _linear_error(x, lambda v, k: plain.matmul(v, k), kernel, bias))
+    result = _result(x, bound, lambda: _linear_error(x, lambda v, k: plain.matmul(v, k), kernel, bias))
+    return result if output_features is None else _features(result, output_features)
 
 
-def conv2d(x, kernel, bias=None, strides=(1, 1), padding="valid", output_rows=None):
+def conv2d(x, kernel, bias=None, strides=(1, 1), padding="valid", output_rows=None, output_features=None):
     rows = slice(None) if output_rows is None else slice(*output_rows)
     out = plain.conv2d(_lift(x.bound), _abs(kernel), None if bias is None else _abs(bias), strides, padding)
-    return _result(x, out[0][rows], lambda: _linear_error(
+    result = _result(x, out[0][rows], lambda: _linear_error(
         x, lambda v, k: plain.conv2d(v, k, None, strides, padding)[:, rows], kernel, bias))
+    return result if output_features is None else _features(result, output_features)
+
+
+def _features(x, features):
+    """The given flat features of ``x`` (outputs computed alone: the same bounds and errors)."""
+    return _result(x, x.bound.reshape(-1)[features], lambda: x.error.reshape(-1)[features])
 
 
 def sum_pool2d(x, pool_size, strides, padding="valid"):

@@ -11,13 +11,18 @@ __all__ = ["add", "subtract", "negate", "multiply", "square", "polynomial", "mat
            "avg_pool2d", "reshape", "sum", "encrypt", "decrypt", "apply_linear_map"]
 
 
-def matmul(x, kernel, bias=None):
-    return apply_linear_map(x, linear_maps.matmul_map(x.shape, kernel, bias), "matmul")
+def matmul(x, kernel, bias=None, output_features=None):
+    return apply_linear_map(x, _selected(linear_maps.matmul_map(x.shape, kernel, bias), output_features), "matmul")
 
 
-def conv2d(x, kernel, bias=None, strides=(1, 1), padding="valid", output_rows=None):
-    return apply_linear_map(x, linear_maps.conv2d_map(x.shape, kernel, bias, strides, padding, output_rows),
-                            "conv2d")
+def conv2d(x, kernel, bias=None, strides=(1, 1), padding="valid", output_rows=None, output_features=None):
+    linear_map = linear_maps.conv2d_map(x.shape, kernel, bias, strides, padding, output_rows)
+    return apply_linear_map(x, _selected(linear_map, output_features), "conv2d")
+
+
+def _selected(linear_map, output_features):
+    """Only the rows of ``output_features`` (pruned outputs are never computed)."""
+    return linear_map if output_features is None else linear_map.select(output_features)
 
 
 def sum_pool2d(x, pool_size, strides, padding="valid"):

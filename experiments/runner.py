@@ -46,8 +46,8 @@ def prepare(config, log=print, verbose=None):
     fine_tune = None
     if e.fine_tune is not None:  # quantisation-aware, with the training section's augmentation
         fine_tune = {"x": x_train, "y": y_train, "augmentation": config.training.augmentation,
-                     "seed": config.training.seed, "verbose": _keras_verbose(verbose if verbose is not None
-                                                                           else config.training.verbose),
+                     "seed": config.training.seed, "verbose": display_mode(verbose if verbose is not None
+                                                                         else config.training.verbose),
                      "batch_size": config.training.batch_size, **e.fine_tune}
         log(f"Fine-tuning with {e.input_bits}-bit inputs and {e.weight_bits}-bit weights: {e.fine_tune}")
     try:

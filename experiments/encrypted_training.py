@@ -9,7 +9,6 @@ plaintext_training_accuracy, max_weight_error (relative), refreshes, refresh_byt
 train_time_s, seconds_per_step and the per-step costs of the plan.
 """
 
-import json
 import time
 
 import keras
@@ -23,7 +22,7 @@ from primitives.training import predict
 from primitives.training.layout import minibatches
 from .building import build_model
 from .config import ConfigError
-from .results import claim_output_dir, markdown_table
+from .results import claim_output_dir, markdown_table, write_results
 
 DIGITS_STD_FLOOR = 0.25  # digits: (x/16 - mean) / (std + floor): border pixels of std ~0 stay small
 
@@ -95,8 +94,7 @@ def run(config, output=None, overwrite=None, log=print, verbose=None):
         "total_s": time.perf_counter() - started, "library_versions": library_versions(),
         "config": config.to_dict(),
     }
-    (folder / "results.json").write_text(json.dumps(results, indent=2, default=str) + "\n", encoding="utf-8")
-    (folder / "results.md").write_text(_report(results, plan), encoding="utf-8")
+    write_results(folder, results, report=lambda r: _report(r, plan))
     results["output_dir"] = str(folder)
     log(f"Results written to {folder / 'results.json'}")
     return results

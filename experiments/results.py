@@ -61,12 +61,16 @@ def claim_output_dir(base, overwrite=False):
     return folder
 
 
-def write_results(folder, results):
-    """Write results.json and results.md into ``folder``; return their paths."""
+def write_results(folder, results, report=None):
+    """Write results.json and results.md into ``folder``; return their paths.
+
+    ``report(results)`` renders results.md (default: the inference run's report); every
+    experiment kind writes its files through here, so results.json is encoded one way.
+    """
     folder = Path(folder)
     json_path, md_path = folder / "results.json", folder / "results.md"
     json_path.write_text(json.dumps(results, indent=2, default=_plain) + "\n", encoding="utf-8")
-    md_path.write_text(markdown_report(results), encoding="utf-8")
+    md_path.write_text((report or markdown_report)(results), encoding="utf-8")
     return json_path, md_path
 
 

@@ -14,7 +14,6 @@ Writes results.json, results.md, accuracy.png, reconstructions.png, prepared/ (t
 encoder), decoder.keras and parameters.yaml.
 """
 
-import json
 import sys
 import time
 
@@ -25,7 +24,8 @@ import heras
 from experiments.building import layer_from_spec, make_optimizer
 from experiments.config import ConfigError
 from experiments.data import load_dataset
-from experiments.results import claim_output_dir
+from experiments.progress import display_mode
+from experiments.results import claim_output_dir, write_results
 from primitives.serialization import library_versions
 from . import plots
 from .classifier import LogisticRegression
@@ -144,7 +144,7 @@ def train(config, pool, log=print, verbose=None):
         return vae, None
     log(f"Training the VAE on {len(pool):,} unlabelled {config.dataset.name} images for {training.epochs} epochs")
     history = vae.fit(pool, epochs=training.epochs, batch_size=training.batch_size,
-                      validation_split=training.validation_split, verbose=_verbose(verbose, training.verbose))
+                      validation_split=training.validation_split, verbose=display_mode(verbose if verbose is not None else training.verbose))
     return vae, history
 
 
@@ -152,19 +152,9 @@ def _classifier(transfer):
     return LogisticRegression(l2=transfer.classifier_l2, steps=transfer.classifier_steps)
 
 
-def _verbose(verbose, configured):
-    if verbose is not None:
-        return verbose
-    if configured is not None:
-        return configured
-    return 1 if sys.stdout.isatty() else 2
-
-
 def write(folder, results):
     """results.json and results.md."""
-    from experiments.results import _plain
-    (folder / "results.json").write_text(json.dumps(results, indent=2, default=_plain) + "\n", encoding="utf-8")
-    (folder / "results.md").write_text(markdown(results), encoding="utf-8")
+    write_results(folder, results, report=markdown)
 
 
 def markdown(results):

@@ -109,8 +109,8 @@ def table(rows, facts):
 
 
 def l0_lines(rows):
-    """CNN-16 L0 against unpruned CNN-16 at the same quantisation, both from this run."""
-    by_model = {r.get("model"): r for r in rows if "failed" not in r}
+    """CNN-16 L0 against unpruned CNN-16 at the same quantisation, both from this run (MNIST)."""
+    by_model = {r.get("model"): r for r in rows if "failed" not in r and r.get("dataset") == "mnist"}
     pruned, full = (by_model.get(name) for name in L0_PAIR)
     if pruned is None or full is None:
         return []

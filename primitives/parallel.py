@@ -18,14 +18,11 @@ whose weights are numpy arrays, so its encrypted forward pass qualifies.
 :func:`worker_count`); 1 turns this off.
 """
 
-import gc
 import os
-import pickle
-import traceback
 
 import numpy as np
 
-from . import progress
+from . import forking, progress
 from .context import Context
 from .encrypted_tensor import EncryptedTensor
 from .settings import integer_setting
@@ -155,7 +152,7 @@ def run_jobs(jobs, contexts):
         first = jobs[0]()
     except BaseException:
         for pid, reader in children:
-            _reap(pid, reader)
+            forking.finish(pid, reader)
         raise
     results = [first] + [_collect(pid, reader, job_contexts)
                          for (pid, reader), job_contexts in zip(children, contexts[1:])]
@@ -186,57 +183,20 @@ def stitch_components(results, x):
 
 
 def _fork(job, progress_channel=None):
-    read_fd, write_fd = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # child: compute, send the result (or the error) back, exit without cleanup
-        # Never finalise the parent's objects here: a collected TensorFlow function calls into
-        # an eager context that does not survive a fork and segfaults. Frozen objects are
-        # left alone by the collector; the child's own garbage is still collected.
-        gc.freeze()
-        os.close(read_fd)
-        progress.in_worker(progress_channel)  # progress reports go to the parent's listener
-        status = 0
-        try:
-            payload = pickle.dumps(("ok", [tensor.serialize() for tensor in job()]))
-        except BaseException as error:  # noqa: BLE001 - every failure must reach the parent
-            status = 1
-            try:
-                payload = pickle.dumps(("error", error, traceback.format_exc()))
-            except Exception:  # noqa: BLE001 - unpicklable exception
-                payload = pickle.dumps(("error", RuntimeError(repr(error)), traceback.format_exc()))
-        with os.fdopen(write_fd, "wb") as pipe:
-            pipe.write(payload)
-        os._exit(status)
-    os.close(write_fd)
-    return pid, os.fdopen(read_fd, "rb")
+    """Start ``job`` in a forked worker that sends its tensors back serialised."""
+    return forking.start(lambda: [tensor.serialize() for tensor in job()],
+                         in_child=lambda: progress.in_worker(progress_channel))
 
 
 def _collect(pid, reader, contexts):
-    data, status = _reap(pid, reader)
-    if not data:
-        raise RuntimeError(f"A worker process died without a result ({_describe(status)}). Set "
+    message, status = forking.finish(pid, reader)
+    if message is None:
+        raise RuntimeError(f"A worker process died without a result ({forking.describe(status)}). Set "
                            "SEALION_WORKERS=1 to compute in one process.")
-    message = pickle.loads(data)
     if message[0] == "error":
         error, trace = message[1], message[2]
         raise error from RuntimeError(f"in a worker process:\n{trace}")
     return [EncryptedTensor.from_bytes(data, context) for data, context in zip(message[1], contexts)]
-
-
-def _reap(pid, reader):
-    with reader:
-        data = reader.read()
-    _, status = os.waitpid(pid, 0)
-    return data, status
-
-
-def _describe(status):
-    """How a worker ended, from its wait status (a signal points at memory or a crash)."""
-    if os.WIFSIGNALED(status):
-        signal_number = os.WTERMSIG(status)
-        hint = " (killed: out of memory?)" if signal_number == 9 else ""
-        return f"ended by signal {signal_number}{hint}"
-    return f"exit code {os.WEXITSTATUS(status)}"
 
 
 def _stitch(results, axis, x):

@@ -15,15 +15,13 @@ time and never drops one it admitted: a job runs to its end even if its client h
 """
 
 import asyncio
-import gc
 import logging
 import math
-import os
-import pickle
 import statistics
 import time
-import traceback
 from collections import deque
+
+from primitives import forking
 
 from .errors import QueueFull, WorkerFailed
 
@@ -36,46 +34,17 @@ def call_in_fork(function, *args):
     The result must pickle; an exception keeps its type (the library's errors and messages),
     and the child's traceback goes to the server's log, never to the client.
     """
-    read_fd, write_fd = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # child: compute, send the answer (or the error) back, exit without cleanup
-        gc.freeze()
-        os.close(read_fd)
-        status = 0
-        try:
-            payload = pickle.dumps(("ok", function(*args)))
-        except BaseException as error:  # noqa: BLE001 - every failure must reach the parent
-            status = 1
-            trace = traceback.format_exc()
-            try:
-                payload = pickle.dumps(("error", error, trace))
-            except Exception:  # noqa: BLE001 - an exception that does not pickle
-                payload = pickle.dumps(("error", RuntimeError(f"{type(error).__name__}: {error}"), trace))
-        with os.fdopen(write_fd, "wb") as pipe:
-            pipe.write(payload)
-        os._exit(status)
-    os.close(write_fd)
-    with os.fdopen(read_fd, "rb") as reader:
-        data = reader.read()
-    _, status = os.waitpid(pid, 0)
-    if not data:
+    message, status = forking.finish(*forking.start(lambda: function(*args)))
+    if message is None:
         raise WorkerFailed(f"The worker process computing this query ended without an answer "
-                           f"({_describe(status)}). The query was not computed; retry it, or ask the "
+                           f"({forking.describe(status)}). The query was not computed; retry it, or ask the "
                            "operator to give the service more memory.")
-    message = pickle.loads(data)
     if message[0] == "error":
         error, trace = message[1], message[2]
         if not hasattr(error, "__module__") or not error.__module__.startswith(("primitives", "service")):
             log.error("worker error:\n%s", trace)
         raise error
     return message[1]
-
-
-def _describe(status):
-    if os.WIFSIGNALED(status):
-        number = os.WTERMSIG(status)
-        return f"ended by signal {number}{' (killed: out of memory?)' if number == 9 else ''}"
-    return f"exit code {os.WEXITSTATUS(status)}"
 
 
 class Ticket:

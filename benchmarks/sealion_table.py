@@ -141,15 +141,19 @@ def plot(rows, path):
     panels = ((speed, lambda p: p["throughput"], lambda r: r["throughput_per_hour"], "samples per hour (log)"),
               (accuracy, lambda p: p["accuracy"], lambda r: 100 * r["encrypted_accuracy"], "encrypted accuracy %"))
     for axes, paper_value, our_value, unit in panels:
-        axes.bar([i - 0.2 for i in x], [paper_value(paper[m]) if m in paper else 0 for m in labels], width=0.4,
-                 color="tab:gray", label="SEALion paper (2019)")
-        axes.bar([i + 0.2 for i in x], [our_value(ours[m]) if m in ours else 0 for m in labels], width=0.4,
-                 color="tab:blue", label="ours (this run)")
+        theirs = axes.bar([i - 0.2 for i in x], [paper_value(paper[m]) if m in paper else 0 for m in labels],
+                          width=0.4, color="tab:gray", label="SEALion paper (2019)")
+        mine = axes.bar([i + 0.2 for i in x], [our_value(ours[m]) if m in ours else 0 for m in labels], width=0.4,
+                        color="tab:blue", label="ours (this run)")
+        if axes is accuracy:  # differences of tenths of a point: print the values on the bars
+            for bars in (theirs, mine):
+                axes.bar_label(bars, labels=[f"{bar.get_height():.2f}" if bar.get_height() else "" for bar in bars],
+                               rotation=90, padding=-30, fontsize=7, color="white")
         axes.set_ylabel(unit)
         axes.grid(axis="y", alpha=0.3)
     speed.set_yscale("log")
     speed.set_title("SEALion's table: throughput and accuracy per model (MNIST unless noted)")
-    speed.legend()
+    speed.legend(loc="upper right", fontsize=8)
     known = [100 * r["encrypted_accuracy"] for r in ours.values()] + [p["accuracy"] for p in PAPER]
     accuracy.set_ylim(max(0, min(known) - 5), 100)
     accuracy.set_xticks(list(x), labels, rotation=30, ha="right")

@@ -36,8 +36,8 @@ PAPER = [  # SEALion (van Elsloo, Patrini, Ivey-Law, 2019), MNIST; n,t = degree,
     {"model": "CNN-16", "activations": 3236, "nt": "8192,2", "latency_s": 192, "throughput": 153600, "accuracy": 98.96},
     {"model": "CNN-16 L0", "activations": 762, "nt": "8192,2", "latency_s": 60, "throughput": 491520, "accuracy": 98.91},
 ]
-DEFAULT_CONFIGS = ("mnist_dnn30", "mnist_dnn100", "mnist_cnn16", "mnist_cnn16_fast", "mnist_cnn16_l0",
-                   "mnist_dnn30_ckks")
+DEFAULT_CONFIGS = ("mnist_dnn30", "mnist_dnn100", "mnist_cnn16", "mnist_cnn16_fast", "mnist_cnn16_2primes",
+                   "mnist_cnn16_l0", "mnist_dnn30_ckks")
 L0_PAIR = ("CNN-16 L0", "CNN-16 (4-bit inputs, 5-bit weights)")  # the sparsifier and CNN-16 at its quantisation
 
 

@@ -32,8 +32,8 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks._common import DEFAULT_OUTPUT, machine, machine_line, markdown_table, write_results  # noqa: E402
 
-DEFAULT_CONFIGS = ("mnist_dnn30", "mnist_dnn100", "mnist_cnn16", "mnist_cnn16_fast", "mnist_cnn16_l0",
-                   "mnist_dnn30_ckks", "fashion_dnn30", "fashion_dnn100", "fashion_cnn16")
+DEFAULT_CONFIGS = ("mnist_dnn30", "mnist_dnn100", "mnist_cnn16", "mnist_cnn16_fast", "mnist_cnn16_2primes",
+                   "mnist_cnn16_l0", "mnist_dnn30_ckks", "fashion_dnn30", "fashion_dnn100", "fashion_cnn16")
 COLUMNS = [("config", "config"), ("model", "model"), ("scheme", "scheme"), ("seed", "seed"),
            ("primes", "CRT primes"), ("plaintext", "plain %"), ("served", "discretised / oracle %"),
            ("paper", "paper %"), ("meets", "at least the paper"), ("train_s", "train + prepare s")]

@@ -14,7 +14,8 @@ import numpy as np
 from tenseal import sealapi
 
 from ...encrypted_tensor import EncryptedTensor
-from ...errors import DepthExhaustedError, SchemeError, ShapeError
+from ...errors import DepthExhaustedError, SchemeError, SerializationError, ShapeError
+from ...headers import integer, integer_list, refuse
 from ...serialization import SealObjectIO, pack, unpack
 from ...training.layout import SlotLayout, minibatches
 from ...training.plain import MLPWeights
@@ -22,6 +23,8 @@ from ...training.plan import levels_per_step
 from . import seal_ops
 
 SQUARE = (0.0, 0.0, 1.0)
+TRAINING_TENSOR = "training_tensor"  # artifact kinds: a serialised PackedTrainingTensor,
+TRAINED_WEIGHTS = "trained_weights"  # and serialised EncryptedMLP weights
 
 
 # ----------------------------------------------------------------- keys and data (data owner)
@@ -85,6 +88,54 @@ class PackedTrainingTensor(EncryptedTensor):
             columns = [_decode(context, ct)[self.layout.H * np.arange(count)] for ct in self.data[0, m]]
             rows.append(np.stack(columns, axis=1))
         return np.concatenate(rows)
+
+    # ------------------------------------------------------------- bytes for the server
+    def serialize(self):
+        """The tensor as bytes for the server that trains on it: its ciphertexts, the slot layout,
+        the minibatch sizes, its bound and the public rotation keys (no secret key).
+
+        Not the inference tensor format: :meth:`EncryptedTensor.from_bytes` refuses these bytes,
+        and :meth:`from_bytes` here refuses an inference tensor.
+        """
+        io = SealObjectIO()
+        header = {"key_id": self.context.key_id, "parameters": self.context.parameters.to_dict(),
+                  "hidden_units": self.layout.hidden_units, "minibatch_size": self.layout.batch_size,
+                  "slot_count": self.layout.slot_count, "counts": list(self.counts), "samples": self.batch_size,
+                  "features": int(self.shape[0]), "bound": [float(b) for b in np.ravel(self.bound)]}
+        blobs = [io.to_bytes(ct) for ct in self.data.ravel()]
+        return pack(TRAINING_TENSOR, header, blobs + [self.rotation_keys.serialize()])
+
+    @classmethod
+    def from_bytes(cls, data, context):
+        """Rebuild a tensor from :meth:`serialize` output under ``context`` (the server's public
+        copy of the data owner's context); every header field is checked before use."""
+        kind = TRAINING_TENSOR
+        header, blobs = unpack(data, kind)
+        if header.get("key_id") != context.key_id or header.get("parameters") != context.parameters.to_dict():
+            raise SchemeError("This training tensor was encrypted under other keys or parameters than the given "
+                              "context. Load it with the public context of the data owner who encrypted it.")
+        hidden = integer(kind, header, "hidden_units", 1, context.slot_count)
+        minibatch = integer(kind, header, "minibatch_size", 1, context.slot_count)
+        integer(kind, header, "slot_count", context.slot_count, context.slot_count)
+        features = integer(kind, header, "features", 1, context.slot_count)
+        counts = integer_list(kind, header, "counts", minimum=1, maximum=minibatch)
+        samples = integer(kind, header, "samples", 1)
+        if not counts or sum(counts) != samples:
+            refuse(kind, "counts", f"minibatch sizes adding up to samples={samples}", counts)
+        bound = header.get("bound")
+        if not isinstance(bound, list) or len(bound) != features or not all(
+                isinstance(b, (int, float)) and not isinstance(b, bool) and 0 < b < float("inf") for b in bound):
+            refuse(kind, "bound", f"a list of {features} positive numbers", bound)
+        if len(blobs) != len(counts) * features + 1:
+            raise SerializationError(f"The {kind} holds {len(blobs)} blobs; its header needs "
+                                     f"{len(counts) * features} ciphertexts and the rotation keys.")
+        component, io = context.components[0], SealObjectIO()
+        cts = np.empty((1, len(counts), features), dtype=object)
+        for i, blob in enumerate(blobs[:-1]):
+            cts.flat[i] = io.load(sealapi.Ciphertext(component.seal_context), component.seal_context, blob)
+        keys = RotationKeys.from_bytes(blobs[-1], context)
+        return cls(context, cts, (features,), samples, np.array(bound, dtype=float),
+                   SlotLayout(hidden, minibatch, context.slot_count), counts, keys)
 
     def __repr__(self):
         return (f"<PackedTrainingTensor CKKS {self.batch_size} samples x {self.shape[0]} in "
@@ -191,6 +242,45 @@ class EncryptedMLP:
     @property
     def levels_per_step(self):
         return levels_per_step(self.coefficients)
+
+    def serialize(self):
+        """The trained weights as bytes for the data owner (ciphertexts only: the server sends
+        them back, the owner reads them with :meth:`from_bytes` and :meth:`decrypt`)."""
+        header = {"key_id": self.context.key_id, "parameters": self.context.parameters.to_dict(),
+                  "hidden_units": self.layout.hidden_units, "minibatch_size": self.layout.batch_size,
+                  "inputs": self.inputs, "classes": self.classes, "coefficients": list(self.coefficients),
+                  "steps": self.steps}
+        io = SealObjectIO()
+        return pack(TRAINED_WEIGHTS, header, [io.to_bytes(ct) for ct in self.ciphertexts])
+
+    @classmethod
+    def from_bytes(cls, data, context):
+        """Rebuild weights written by :meth:`serialize` under ``context`` (the owner's)."""
+        kind = TRAINED_WEIGHTS
+        header, blobs = unpack(data, kind)
+        if header.get("key_id") != context.key_id or header.get("parameters") != context.parameters.to_dict():
+            raise SchemeError("These weights were encrypted under other keys or parameters than the given "
+                              "context. Read them with the context of the data owner whose data trained them.")
+        hidden = integer(kind, header, "hidden_units", 1, context.slot_count)
+        minibatch = integer(kind, header, "minibatch_size", 1, context.slot_count)
+        inputs = integer(kind, header, "inputs", 1, context.slot_count)
+        classes = integer(kind, header, "classes", 1, context.slot_count)
+        coefficients = header.get("coefficients")
+        if not isinstance(coefficients, list) or len(coefficients) != 3 or not all(
+                isinstance(c, (int, float)) and not isinstance(c, bool) for c in coefficients) or coefficients[2] == 0:
+            refuse(kind, "coefficients", "3 numbers c0, c1, c2 with c2 != 0", coefficients)
+        if len(blobs) != inputs + 1 + 2 * classes:
+            raise SerializationError(f"The {kind} holds {len(blobs)} ciphertexts; {inputs} inputs and "
+                                     f"{classes} classes need {inputs + 1 + 2 * classes}.")
+        weights = cls.__new__(cls)
+        weights.context, weights.coefficients = context, tuple(float(c) for c in coefficients)
+        weights.layout = SlotLayout(hidden, minibatch, context.slot_count)
+        weights.inputs, weights.classes = inputs, classes
+        weights.counts, weights.steps = {"ct_ct": 0, "plain": 0, "rotations": 0}, integer(kind, header, "steps", 0)
+        component, io = context.components[0], SealObjectIO()
+        weights.set_ciphertexts([io.load(sealapi.Ciphertext(component.seal_context), component.seal_context, blob)
+                                 for blob in blobs])
+        return weights
 
     def decrypt(self, context):
         """Data owner: the weights as :class:`MLPWeights` (float64)."""
